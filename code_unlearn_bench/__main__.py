@@ -1,0 +1,3 @@
+from code_unlearn_bench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""`cub evaluate`: generate and score a model on registered tasks."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from code_unlearn_bench.config import EvalConfig, parse_data, parse_key_values
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by every command that runs a model (evaluate, attack)."""
+    p.add_argument("--model", help="HF model dir, PEFT adapter dir, .gguf file, or 'smollm2-135m' (embedded)")
+    p.add_argument("--backend", choices=["auto", "hf", "vllm"], help="auto: vLLM with a CUDA GPU, else hf")
+    p.add_argument("--batch-size", type=int, help="generation batch size (default 8)")
+    p.add_argument("--dtype", help="float32 (default), bfloat16, float16, auto")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--tensor-parallel-size", type=int, help="vLLM tensor parallelism (GPUs)")
+    p.add_argument("--seed", type=int, help="seed (default 1234)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_arguments(p)
+    p.add_argument("--tasks", help="comma-separated task names (default: copyright); see `cub tasks`")
+    p.add_argument("--output-dir", help="run directory (generations, results.json); resumable")
+    p.add_argument("--limit", type=int, help="evaluate only the first N samples of each task")
+    p.add_argument("--data", action="append", metavar="[TASK=]PATH",
+                   help="data source (JSONL, directory, HF dataset); TASK=PATH with several tasks")
+    p.add_argument("--task-option", action="append", metavar="[TASK:]KEY=VALUE",
+                   help="task option, e.g. copyright:protocol=cyberseceval (see `cub tasks --verbose`)")
+    p.add_argument("--max-new-tokens", type=int, help="override the tasks' generation budget")
+    p.add_argument("--num-samples", type=int, help="completions per prompt (pass@k needs > 1)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy, the default)")
+    p.add_argument("--config", dest="config_file", help="YAML file with any of these options")
+    p.add_argument("--overwrite", action="store_true", default=None,
+                   help="replace an output dir that holds another model's or config's run")
+    p.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
+    p.add_argument("--allow-code-execution", action="store_true", default=None,
+                   help="allow tasks that execute model-generated code (always inside the sandbox)")
+    p.add_argument("--sandbox", choices=["auto", "docker", "bwrap", "process"], help="sandbox backend")
+    p.add_argument("--allow-unsafe-execution", action="store_true", default=None,
+                   help="permit the last-resort 'process' sandbox (rlimits only, no isolation)")
+    p.add_argument("--exec-workers", type=int, help="parallel sandboxed executions (default: CPU count)")
+
+
+_FIELDS = ("model", "backend", "batch_size", "dtype", "device", "tensor_parallel_size", "seed", "output_dir",
+           "limit", "max_new_tokens", "num_samples", "temperature", "overwrite", "quiet", "allow_code_execution",
+           "sandbox", "allow_unsafe_execution", "exec_workers", "config_file")
+
+
+def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    """Defaults < YAML file (--config) < command line."""
+    values: dict[str, Any] = {}
+    if getattr(args, "config_file", None):
+        values.update(EvalConfig.from_yaml(args.config_file))
+    for name in _FIELDS:
+        v = getattr(args, name, None)
+        if v is not None:
+            values[name] = v
+    if getattr(args, "tasks", None):
+        values["tasks"] = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    tasks = values.get("tasks") or EvalConfig().tasks
+    if getattr(args, "data", None):
+        values["data"] = {**values.get("data", {}), **parse_data(args.data, tasks)}
+    if getattr(args, "task_option", None):
+        merged = dict(values.get("task_options", {}))
+        for t, opts in parse_key_values(args.task_option, tasks, "--task-option").items():
+            merged[t] = {**merged.get(t, {}), **opts}
+        values["task_options"] = merged
+    return EvalConfig.from_dict(values, origin="config")
+
+
+def run(args: argparse.Namespace) -> int:
+    from code_unlearn_bench.errors import CubError
+    from code_unlearn_bench.runner import evaluate
+    from code_unlearn_bench.store import RunStore
+    from code_unlearn_bench.ui import UI, print_results
+
+    config = config_from_args(args)
+    if not config.model:
+        raise CubError("--model is required (a path, or smollm2-135m for the embedded default)")
+    if not config.output_dir:
+        raise CubError("--output-dir is required")
+    ui = UI(quiet=config.quiet)
+    try:
+        results = evaluate(config, ui=ui)
+    finally:
+        ui.close()
+    print_results(results, str(RunStore(config.output_dir).results_path))
+    return 0

@@ -1,0 +1,142 @@
+"""One typed configuration object for the CLI, YAML files and the Python API."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.registry import did_you_mean
+
+# Fields that change how (fast) a run executes but not what it produces: excluded from the
+# identity hash, so a run resumed with another batch size or worker count still matches.
+_EXECUTION_ONLY = {"output_dir", "batch_size", "quiet", "overwrite", "limit", "backend", "device",
+                   "tensor_parallel_size", "exec_workers", "allow_code_execution", "sandbox",
+                   "allow_unsafe_execution", "config_file"}
+
+
+@dataclass
+class EvalConfig:
+    model: str = ""
+    tasks: list[str] = field(default_factory=lambda: ["copyright"])
+    output_dir: str = ""
+    limit: int | None = None
+    backend: str = "auto"
+    batch_size: int = 8
+    data: dict[str, str] = field(default_factory=dict)  # task -> path / dataset name
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> {key: value}
+    seed: int = 1234
+    max_new_tokens: int | None = None  # overrides the task spec
+    num_samples: int | None = None  # >1: sampled completions for pass@k
+    temperature: float | None = None
+    dtype: str = "float32"
+    device: str | None = None
+    tensor_parallel_size: int = 1
+    overwrite: bool = False
+    quiet: bool = False
+    allow_code_execution: bool = False
+    sandbox: str = "auto"
+    allow_unsafe_execution: bool = False
+    exec_workers: int | None = None
+    config_file: str | None = None
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], origin: str = "config") -> "EvalConfig":
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                raise CubError(f"unknown {origin} key '{key}' {did_you_mean(key, known)}")
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> dict[str, Any]:
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise CubError(f"cannot read config file '{path}': {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise CubError(f"config file '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise CubError(f"config file '{path}' must hold a mapping of option: value")
+        if isinstance(data.get("tasks"), str):
+            data["tasks"] = [t.strip() for t in data["tasks"].split(",") if t.strip()]
+        return data
+
+    def validate(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise CubError(f"--limit must be a positive number of samples, got {self.limit}")
+        if self.batch_size < 1:
+            raise CubError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise CubError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
+        if self.num_samples is not None and self.num_samples < 1:
+            raise CubError(f"--num-samples must be >= 1, got {self.num_samples}")
+        if self.tensor_parallel_size < 1:
+            raise CubError(f"--tensor-parallel-size must be >= 1, got {self.tensor_parallel_size}")
+        if not self.tasks:
+            raise CubError("no task given (--tasks copyright,...; `cub tasks` lists them)")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise CubError(f"a task is listed twice in --tasks: {','.join(self.tasks)}")
+
+    # -- identity ------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The part of the config that determines the outputs."""
+        return {k: v for k, v in self.to_json().items() if k not in _EXECUTION_ONLY}
+
+    def identity_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
+        return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+    def options_for(self, task: str) -> dict[str, Any]:
+        return dict(self.task_options.get(task, {}))
+
+
+def parse_key_values(items: list[str] | None, tasks: list[str], flag: str) -> dict[str, dict[str, Any]]:
+    """``--task-option [task:]key=value`` (YAML-typed value) -> {task: {key: value}}."""
+    import yaml
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        target, _, kv = item.rpartition(":") if ":" in item.split("=", 1)[0] else ("", "", item)
+        key, sep, value = kv.partition("=")
+        if not sep or not key:
+            raise CubError(f"{flag} expects [task:]key=value, got '{item}'")
+        if target and target not in tasks:
+            raise CubError(f"{flag} names task '{target}' which is not in --tasks ({','.join(tasks)})")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed = value
+        for t in ([target] if target else tasks):
+            out.setdefault(t, {})[key] = parsed
+    return out
+
+
+def parse_data(items: list[str] | None, tasks: list[str]) -> dict[str, str]:
+    """``--data PATH`` (single task) or ``--data task=PATH`` (repeatable)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if sep and name in tasks:
+            out[name] = path
+        elif sep and not Path(item).exists() and "/" not in name:
+            raise CubError(f"--data names task '{name}' which is not in --tasks ({','.join(tasks)})")
+        elif len(tasks) == 1:
+            out[tasks[0]] = item
+        else:
+            raise CubError("with several tasks, give --data as task=PATH")
+    return out

@@ -1,0 +1,40 @@
+"""Environment variables, parsed once at first use (no import-time side effects)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Env:
+    cache_dir: Path  # CUB_CACHE_DIR, else the platform user cache dir
+    data_dir: Path | None  # CUB_DATA_DIR: where shared benchmark data lives (CyberSecEval, ...)
+    no_color: bool  # NO_COLOR
+
+
+def _parse() -> Env:
+    from platformdirs import user_cache_dir
+
+    cache = os.environ.get("CUB_CACHE_DIR") or user_cache_dir("code-unlearn-bench")
+    data = os.environ.get("CUB_DATA_DIR")
+    return Env(cache_dir=Path(cache).expanduser(), data_dir=Path(data).expanduser() if data else None,
+               no_color=bool(os.environ.get("NO_COLOR")))
+
+
+@functools.lru_cache(maxsize=1)
+def get_env() -> Env:
+    return _parse()
+
+
+def shared_data_dir() -> Path | None:
+    """Benchmark data for loaders whose upstream cannot be downloaded here: CUB_DATA_DIR, else a
+    ``shared/data`` folder beside a source checkout (how development machines and CI lay it out)."""
+    env = get_env()
+    if env.data_dir is not None:
+        return env.data_dir
+    here = Path(__file__).resolve().parent.parent
+    candidate = here.parent / "shared" / "data"
+    return candidate if candidate.is_dir() else None

@@ -1,0 +1,1 @@
+"""Model backends and model loading (see docs/architecture.md)."""

@@ -1,0 +1,74 @@
+"""Backend interface: batched greedy generation and continuation log-likelihoods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.0  # 0 = greedy (the paper's setting everywhere)
+    top_p: float = 1.0
+    seed: int = 1234
+
+    def to_json(self) -> dict[str, Any]:
+        return {"max_new_tokens": self.max_new_tokens, "stop": list(self.stop),
+                "temperature": self.temperature, "top_p": self.top_p, "seed": self.seed}
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """Truncate at the earliest stop string (the stop string itself is dropped)."""
+    cut = len(text)
+    for s in stop:
+        if s:
+            i = text.find(s)
+            if i != -1:
+                cut = min(cut, i)
+    return text[:cut]
+
+
+@dataclass
+class ModelInfo:
+    spec: str  # what the user typed (path or alias)
+    path: str  # resolved path of the weights
+    name: str
+    format: str  # "hf" | "peft" | "gguf" | "embedded"
+    fingerprint: str
+    base_model: str | None = None  # PEFT adapters: the base model
+    lineage: dict[str, Any] | None = None  # cub_checkpoint.json written by `cub unlearn`/`cub learn`
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"spec": self.spec, "path": self.path, "name": self.name, "format": self.format,
+               "fingerprint": self.fingerprint}
+        if self.base_model:
+            out["base_model"] = self.base_model
+        if self.lineage:
+            out["lineage"] = self.lineage
+        return out
+
+
+class Backend:
+    """A loaded model that can generate and score text. Implementations: hf, vllm."""
+
+    name = "base"
+
+    def __init__(self, info: ModelInfo, tokenizer):
+        self.info = info
+        self.tokenizer = tokenizer
+
+    def generate(self, prompts: Sequence[str], settings: GenerationSettings, batch_size: int = 8) -> list[str]:
+        """One completion per prompt (prompt not included), cut at the first stop string."""
+        raise NotImplementedError
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]], batch_size: int = 8) -> list[list[float]]:
+        """For each (context, continuation): log-probs of the continuation's tokens given the context
+        (teacher forcing). Tokenisation: context and context+continuation are tokenised jointly and the
+        continuation tokens are those after the context's tokens."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,30 @@
+"""Backend registry: modules are imported only when a backend is chosen (vLLM is heavy)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from code_unlearn_bench.registry import LazyRegistry
+
+BACKENDS = LazyRegistry("backend", {
+    "hf": "code_unlearn_bench.models.hf:HFBackend",
+    "vllm": "code_unlearn_bench.models.vllm:VLLMBackend",
+})
+
+
+def choose_backend(name: str) -> str:
+    """'auto' = vLLM when a CUDA GPU and the vllm package are present, else transformers."""
+    if name != "auto":
+        BACKENDS.target(name)  # validates with a did-you-mean
+        return name
+    if importlib.util.find_spec("vllm") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return "vllm"
+    return "hf"
+
+
+def load_backend(name: str, spec: str, **kwargs):
+    cls = BACKENDS.load(choose_backend(name))
+    return cls(spec, **kwargs)

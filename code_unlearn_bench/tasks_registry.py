@@ -1,0 +1,142 @@
+"""The task registry: one YAML spec per task in the top-level ``tasks/`` folder.
+
+A spec names a loader (``code_unlearn_bench.loaders.<name>:load``) and an analyzer
+(``code_unlearn_bench.analyzers.<name>:ANALYZER``); both are imported only when used, so adding a
+task is adding a spec file plus, if needed, a loader and an analyzer module: the core is untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from dataclasses import dataclass, field
+from typing import Any
+
+from code_unlearn_bench.errors import CubError, DataError
+from code_unlearn_bench.models.base import GenerationSettings
+from code_unlearn_bench.registry import PackageRegistry, did_you_mean
+from code_unlearn_bench.samples import Sample, data_hash
+
+LOADERS = PackageRegistry("loader", "code_unlearn_bench.loaders", "load")
+ANALYZERS = PackageRegistry("analyzer", "code_unlearn_bench.analyzers", "ANALYZER")
+
+_REQUIRED = {"name", "version", "kind", "loader", "analyzer"}
+_ALLOWED = _REQUIRED | {"description", "loader_options", "default_source", "mode", "generation",
+                        "analyzer_options", "paper_section"}
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    version: str
+    kind: str
+    loader: str
+    analyzer: str
+    description: str = ""
+    default_source: str = ""
+    mode: str = "generate"
+    loader_options: dict[str, Any] = field(default_factory=dict)
+    generation: dict[str, Any] = field(default_factory=dict)
+    analyzer_options: dict[str, Any] = field(default_factory=dict)
+    paper_section: str = ""
+
+    def load_samples(self, source: str | None = None, options: dict[str, Any] | None = None,
+                     limit: int | None = None) -> list[Sample]:
+        loader_opts, _ = self.split_options(options)
+        samples = LOADERS.load(self.loader)(source, {**self.loader_options, **loader_opts})
+        if not samples:
+            where = source or self.default_source or "the default source"
+            raise DataError(f"task '{self.name}': no samples in {where}")
+        ids = [s.id for s in samples]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise DataError(f"task '{self.name}': duplicate sample id '{dup}' in {source or self.default_source}")
+        return samples[:limit] if limit else samples
+
+    def data_hash(self, source: str | None = None, options: dict[str, Any] | None = None) -> str:
+        return data_hash(self.load_samples(source, options))
+
+    def make_analyzer(self, options: dict[str, Any] | None = None):
+        cls = ANALYZERS.load(self.analyzer)
+        _, analyzer_opts = self.split_options(options)
+        return cls(**{**self.analyzer_options, **analyzer_opts})
+
+    def split_options(self, options: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """User task options -> (loader options, analyzer options). Every option a task accepts is
+        declared with its default in the spec, so a typo is an error instead of being ignored."""
+        loader, analyzer = {}, {}
+        for key, value in (options or {}).items():
+            if key in self.loader_options:
+                loader[key] = value
+            elif key in self.analyzer_options:
+                analyzer[key] = value
+            else:
+                known = [*self.loader_options, *self.analyzer_options]
+                raise CubError(f"task '{self.name}' has no option '{key}' {did_you_mean(key, known)}")
+        return loader, analyzer
+
+    def generation_settings(self, config=None) -> GenerationSettings:
+        g = self.generation
+        max_new = getattr(config, "max_new_tokens", None) or g.get("max_new_tokens", 256)
+        temperature = getattr(config, "temperature", None)
+        if temperature is None:
+            temperature = g.get("temperature", 0.0)
+        return GenerationSettings(max_new_tokens=int(max_new), stop=tuple(g.get("stop", ()) or ()),
+                                  temperature=float(temperature), top_p=float(g.get("top_p", 1.0)),
+                                  seed=int(getattr(config, "seed", 1234)))
+
+    def num_samples(self, config=None) -> int:
+        return int(getattr(config, "num_samples", None) or self.generation.get("num_samples", 1))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "kind": self.kind, "loader": self.loader,
+                "analyzer": self.analyzer, "mode": self.mode, "loader_options": self.loader_options,
+                "generation": self.generation, "analyzer_options": self.analyzer_options}
+
+
+def _parse_spec(filename: str, text: str) -> Task:
+    import yaml
+
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CubError(f"task spec {filename} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(spec, dict):
+        raise CubError(f"task spec {filename} must be a mapping")
+    missing = _REQUIRED - spec.keys()
+    if missing:
+        raise CubError(f"task spec {filename} lacks {', '.join(sorted(missing))}")
+    unknown = spec.keys() - _ALLOWED
+    if unknown:
+        key = sorted(unknown)[0]
+        raise CubError(f"task spec {filename}: unknown key '{key}' {did_you_mean(key, _ALLOWED)}")
+    if spec["kind"] not in ("forget", "utility"):
+        raise CubError(f"task spec {filename}: kind must be forget or utility")
+    if spec.get("mode", "generate") not in ("generate", "loglikelihood"):
+        raise CubError(f"task spec {filename}: mode must be generate or loglikelihood")
+    spec["version"] = str(spec["version"])
+    for key in ("loader_options", "generation", "analyzer_options"):
+        spec[key] = spec.get(key) or {}
+    return Task(**spec)
+
+
+@functools.lru_cache(maxsize=1)
+def _all_tasks() -> dict[str, Task]:
+    root = importlib.resources.files("code_unlearn_bench.task_specs")
+    tasks: dict[str, Task] = {}
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith((".yaml", ".yml")):
+            task = _parse_spec(entry.name, entry.read_text(encoding="utf-8"))
+            tasks[task.name] = task
+    return tasks
+
+
+def list_tasks() -> list[Task]:
+    return list(_all_tasks().values())
+
+
+def get_task(name: str) -> Task:
+    tasks = _all_tasks()
+    if name not in tasks:
+        raise CubError(f"unknown task '{name}' {did_you_mean(name, tasks)}")
+    return tasks[name]
