@@ -14,7 +14,7 @@ from code_unlearn_bench.registry import did_you_mean
 
 # Fields that change how (fast) a run executes but not what it produces: excluded from the
 # identity hash, so a run resumed with another batch size or worker count still matches.
-_EXECUTION_ONLY = {"output_dir", "batch_size", "quiet", "overwrite", "limit", "backend", "device",
+_EXECUTION_ONLY = {"output_dir", "batch_size", "quiet", "overwrite", "limit", "task_limits", "backend", "device",
                    "tensor_parallel_size", "exec_workers", "allow_code_execution", "sandbox",
                    "allow_unsafe_execution", "config_file"}
 
@@ -25,6 +25,7 @@ class EvalConfig:
     tasks: list[str] = field(default_factory=lambda: ["copyright"])
     output_dir: str = ""
     limit: int | None = None
+    task_limits: dict[str, int] = field(default_factory=dict)  # task -> first N samples (overrides limit)
     backend: str = "auto"
     batch_size: int = 8
     data: dict[str, str] = field(default_factory=dict)  # task -> path / dataset name
@@ -76,6 +77,9 @@ class EvalConfig:
     def validate(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise CubError(f"--limit must be a positive number of samples, got {self.limit}")
+        for task, n in self.task_limits.items():
+            if not isinstance(n, int) or n < 1:
+                raise CubError(f"--task-limit {task}={n}: must be a positive number of samples")
         if self.batch_size < 1:
             raise CubError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
@@ -100,6 +104,9 @@ class EvalConfig:
     def identity_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
         return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+    def limit_for(self, task: str) -> int | None:
+        return self.task_limits.get(task, self.limit)
 
     def options_for(self, task: str) -> dict[str, Any]:
         return dict(self.task_options.get(task, {}))
@@ -139,4 +146,18 @@ def parse_data(items: list[str] | None, tasks: list[str]) -> dict[str, str]:
             out[tasks[0]] = item
         else:
             raise CubError("with several tasks, give --data as task=PATH")
+    return out
+
+
+def parse_task_limits(items: list[str] | None, tasks: list[str]) -> dict[str, int]:
+    """``--task-limit TASK=N`` (repeatable) -> {task: N}."""
+    out: dict[str, int] = {}
+    for item in items or []:
+        name, sep, n = item.partition("=")
+        if not sep or name not in tasks:
+            raise CubError(f"--task-limit expects TASK=N with TASK in --tasks ({','.join(tasks)}), got '{item}'")
+        try:
+            out[name] = int(n)
+        except ValueError:
+            raise CubError(f"--task-limit {item}: N must be an integer") from None
     return out

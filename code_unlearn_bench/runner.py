@@ -63,7 +63,8 @@ def prepare_tasks(config: EvalConfig) -> list[PreparedTask]:
         task.split_options(options)  # unknown option -> error now, not after generation
         samples = task.load_samples(source, options)
         dh = data_hash(samples)
-        chosen = samples[:config.limit] if config.limit else samples
+        limit = config.limit_for(task.name)
+        chosen = samples[:limit] if limit else samples
         identity = {"version": task.version, "data_hash": dh, "mode": task.mode,
                     "generation": task.generation_settings(config).to_json() if task.mode == "generate" else None,
                     "num_samples": task.num_samples(config) if task.mode == "generate" else None}

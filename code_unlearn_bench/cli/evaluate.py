@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from code_unlearn_bench.config import EvalConfig, parse_data, parse_key_values
+from code_unlearn_bench.config import EvalConfig, parse_data, parse_key_values, parse_task_limits
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", help="comma-separated task names (default: copyright); see `cub tasks`")
     p.add_argument("--output-dir", help="run directory (generations, results.json); resumable")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples of each task")
+    p.add_argument("--task-limit", action="append", metavar="TASK=N", help="per-task limit (overrides --limit)")
     p.add_argument("--data", action="append", metavar="[TASK=]PATH",
                    help="data source (JSONL, directory, HF dataset); TASK=PATH with several tasks")
     p.add_argument("--task-option", action="append", metavar="[TASK:]KEY=VALUE",
@@ -62,6 +63,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     tasks = values.get("tasks") or EvalConfig().tasks
     if getattr(args, "data", None):
         values["data"] = {**values.get("data", {}), **parse_data(args.data, tasks)}
+    if getattr(args, "task_limit", None):
+        values["task_limits"] = {**values.get("task_limits", {}), **parse_task_limits(args.task_limit, tasks)}
     if getattr(args, "task_option", None):
         merged = dict(values.get("task_options", {}))
         for t, opts in parse_key_values(args.task_option, tasks, "--task-option").items():

@@ -90,7 +90,24 @@ def _rows_to_samples(rows: list[dict[str, Any]], where: str, id_field: str, cont
     return out
 
 
+def truncate_lines(content: str, max_chars: int | None) -> str:
+    """The file's first ``max_chars`` characters, cut back to a line end (small CPU presets)."""
+    if not max_chars or len(content) <= max_chars:
+        return content
+    head = content[:max_chars]
+    return head[: head.rfind("\n") + 1] if "\n" in head else head
+
+
 def load(source: str | None, options: dict[str, Any]) -> list[Sample]:
+    samples = _load(source, options)
+    max_chars = options.get("max_chars")
+    if max_chars:
+        samples = [make_sample(s.id, truncate_lines(s.meta["content"], int(max_chars)), s.meta["origin"])
+                   for s in samples]
+    return samples
+
+
+def _load(source: str | None, options: dict[str, Any]) -> list[Sample]:
     if source is None:
         return stdlib_samples(strict_hashes=bool(options.get("strict_hashes", False)))
     id_field = options.get("id_field", "task_id")

@@ -36,7 +36,7 @@ class FakeEngine:
             for p in prompts:
                 ids = p["prompt_token_ids"]
                 outs.append(_RequestOutput([_Completion("")],
-                                           [None] + [{t: _Logprob(-0.1 * (i + 1)), -1: _Logprob(-9)}
+                                           [None] + [{t: _Logprob(-0.1 * i), -1: _Logprob(-9)}
                                                      for i, t in enumerate(ids[1:], 1)]))
             return outs
         return [_RequestOutput([_Completion(f"{p} -> done\nSTOP tail")]) for p in prompts]
