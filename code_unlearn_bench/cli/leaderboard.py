@@ -1,0 +1,54 @@
+"""`cub leaderboard submit|build`: validate runs into submissions, render the static site."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DEFAULT_SUBMISSIONS = "leaderboard/submissions"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Validate runs into leaderboard submissions and build the static leaderboard site."
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    submit = actions.add_parser("submit", help="validate a run and store it as a normalised submission",
+                                description="Validate RUN (schema, required tasks, task versions and data hashes "
+                                            "matching the registered tasks) and store a normalised submission.")
+    submit.add_argument("run", metavar="RUN", help="run directory (or its results.json)")
+    submit.add_argument("--to", default=DEFAULT_SUBMISSIONS, metavar="DIR",
+                        help=f"submissions folder (default {DEFAULT_SUBMISSIONS})")
+    submit.add_argument("--require", metavar="TASK[,TASK...]",
+                        help="tasks that must be completed (default: at least one forget and one utility task)")
+    submit.add_argument("--force", action="store_true", help="replace an existing submission of the same model+config")
+
+    build = actions.add_parser("build", help="render the static site from the submissions",
+                               description="Render a self-contained static site (no external assets).")
+    build.add_argument("--submissions", default=DEFAULT_SUBMISSIONS, metavar="DIR",
+                       help=f"submissions folder (default {DEFAULT_SUBMISSIONS})")
+    build.add_argument("--out", required=True, metavar="DIR", help="output folder for the site")
+    build.add_argument("--utility", metavar="TASK", help="utility task (default: humaneval if present, else heldout)")
+    build.add_argument("--title", default="Code unlearning leaderboard")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "submit":
+        from code_unlearn_bench.leaderboard.submit import SubmissionError, submit
+
+        required = [t.strip() for t in args.require.split(",") if t.strip()] if args.require else None
+        try:
+            path = submit(args.run, args.to, required=required, force=args.force)
+        except SubmissionError as exc:
+            # A list, not the one-line error: the submitter should see every problem at once.
+            print(f"cub: error: {args.run} cannot be submitted:", file=sys.stderr)
+            for problem in exc.errors:
+                print(f"  - {problem}", file=sys.stderr)
+            return 2
+        print(f"submitted {path}")
+        return 0
+
+    from code_unlearn_bench.leaderboard.build import build_site
+
+    index = build_site(args.submissions, args.out, utility=args.utility, title=args.title)
+    print(f"built {index}")
+    return 0

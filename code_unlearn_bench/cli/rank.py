@@ -1,0 +1,73 @@
+"""`cub rank`: PDR, Pareto front and trade-off plots over a set of evaluated models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from code_unlearn_bench.errors import CubError
+
+DESCRIPTION = """\
+Rank evaluated models on forget quality vs utility. Each RUN is a run directory (with
+results.json), a results.json file, or a folder searched recursively for them. Prints PDR per
+model (every run one member of the pool) and PDR pooled per method (checkpoints grouped by
+model.lineage.method, per-model PDR averaged over the method's epochs), the Pareto front, utility
+at a fixed forget quality and gains relative to the original model."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories, results.json files or folders of runs")
+    parser.add_argument("--task", action="append", dest="tasks", metavar="TASK",
+                        help="forget task to rank on (repeatable; default: every forget task present)")
+    parser.add_argument("--utility", metavar="TASK",
+                        help="utility task (default: humaneval if present, else heldout)")
+    parser.add_argument("--group-by", choices=("method", "model"), default="method",
+                        help="group checkpoints by lineage method (default) or treat every run alone")
+    parser.add_argument("--original", metavar="NAME_OR_DIR",
+                        help="the model unlearning started from (default: found from the checkpoints' lineage)")
+    parser.add_argument("--exclude-original", action="store_true",
+                        help="leave the original model out of the PDR pool (still used for gains and the plot)")
+    parser.add_argument("--forget-fraction", type=float, default=0.9, metavar="F",
+                        help="report utility at F x the best forget quality (default 0.9, as in the paper)")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                        help="stdout format: rich tables, per-model CSV, or JSON with both tables")
+    parser.add_argument("--out", metavar="DIR",
+                        help="also write rank-models.csv, rank-methods.csv, rank.json and tradeoff-<task>.png")
+    parser.add_argument("--no-plot", action="store_true", help="with --out: skip the PNG figures")
+
+
+def compute(args: argparse.Namespace):
+    """The rankings the arguments ask for (one per forget task)."""
+    from code_unlearn_bench.ranking.results import load_runs
+    from code_unlearn_bench.ranking.tradeoff import default_utility_task, forget_tasks, rank_runs
+
+    runs = load_runs(args.runs)
+    utility = args.utility or default_utility_task(runs)
+    tasks = args.tasks or forget_tasks(runs)
+    if utility in tasks:
+        raise CubError(f"'{utility}' cannot be both the forget task and the utility task")
+    return [
+        rank_runs(runs, task, utility, group_by=args.group_by, original=args.original,
+                  exclude_original=args.exclude_original, forget_fraction=args.forget_fraction)
+        for task in tasks
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from code_unlearn_bench.ranking import report
+
+    rankings = compute(args)
+    if args.format == "table":
+        report.print_rankings(rankings, Console())
+    elif args.format == "csv":
+        sys.stdout.write(report.models_frame(rankings).to_csv(index=False))
+    else:
+        sys.stdout.write(report.rankings_json(rankings) + "\n")
+    if args.out:
+        # status lines go to stderr so `--format csv/json > file` stays machine-readable
+        for path in report.write_outputs(rankings, args.out, plots=not args.no_plot):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,184 @@
+"""Rendering the static leaderboard site from normalised submissions.
+
+The site is self-contained (no CDN, no inline script: the Content-Security-Policy in the pages
+only allows the local stylesheet, script and images) and every value coming from a submission goes
+through Jinja's autoescaping, so a model named ``<script>alert(1)</script>`` renders as text.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.ranking import report
+from code_unlearn_bench.ranking.results import Run, load_run
+from code_unlearn_bench.ranking.tradeoff import READINGS, Ranking, default_utility_task, rank_runs
+
+STATIC_FILES = ("style.css", "sort.js", "favicon.svg")
+
+
+def load_submissions(folder: str | Path) -> list[Run]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CubError(f"no submissions folder {folder}")
+    runs = [load_run(path) for path in sorted(folder.glob("*.json"))]
+    if not runs:
+        raise CubError(f"no submissions (*.json) in {folder}; add some with `cub leaderboard submit`")
+    return runs
+
+
+def run_id(run: Run) -> str:
+    sub = run.data.get("submission") or {}
+    if sub.get("id"):
+        return str(sub["id"])
+    from code_unlearn_bench.leaderboard.submit import submission_id
+
+    return submission_id(run.data)
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("code_unlearn_bench.leaderboard", "templates"),
+        autoescape=select_autoescape(["html"], default_for_string=True, default=True),
+        undefined=StrictUndefined,  # a typo in a template fails the build instead of rendering blank
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _num(value) -> str:
+    """A sort key for the table's data-sort attribute ("" for missing: sorted last by sort.js)."""
+    return "" if value is None or pd.isna(value) else repr(float(value))
+
+
+def _task_rows(ranking: Ranking, ids: dict[str, str]) -> list[dict]:
+    rows = []
+    for _, r in ranking.models.iterrows():
+        rows.append({
+            "rank": "" if pd.isna(r["rank"]) else int(r["rank"]),
+            "id": ids[r["run"]],
+            "model": r["model"],
+            "method": "" if pd.isna(r["epoch"]) else r["group"],
+            "epoch": "" if pd.isna(r["epoch"]) else int(r["epoch"]),
+            "original": bool(r["original"]),
+            "forget": report.fmt_score(r["forget"], r["forget_ci_low"], r["forget_ci_high"]),
+            "forget_key": _num(r["forget"]),
+            "utility": report.fmt_score(r["utility"], r["utility_ci_low"], r["utility_ci_high"]),
+            "utility_key": _num(r["utility"]),
+            "pdr": report.fmt_pct(r["pdr"]),
+            "pdr_key": _num(r["pdr"]),
+            "pareto": bool(r["pareto"]),
+            "gain": report.fmt_delta(r["forget_gain"]),
+            "gain_key": _num(r["forget_gain"]),
+            "missing": r["missing"],
+        })
+    return rows
+
+
+def _method_rows(ranking: Ranking) -> list[dict]:
+    return [{
+        "rank": "" if pd.isna(r["rank"]) else int(r["rank"]),
+        "group": r["group"],
+        "checkpoints": f"{r['scored']}/{r['checkpoints']}",
+        "pdr_pooled": report.fmt_pct(r["pdr_pooled"]), "pdr_pooled_key": _num(r["pdr_pooled"]),
+        "pdr_last": report.fmt_pct(r["pdr_last_epoch"]), "pdr_last_key": _num(r["pdr_last_epoch"]),
+        "utility_at": report.fmt_score(r["utility_at_target"]), "utility_at_key": _num(r["utility_at_target"]),
+    } for _, r in ranking.methods.iterrows()]
+
+
+def _model_page(run: Run) -> dict:
+    tasks = []
+    for name, res in sorted(run.data["tasks"].items()):
+        metrics = [{
+            "name": metric, "primary": metric == res.get("primary_metric"),
+            "value": report.fmt_score(m.get("value"), *(m.get("ci95") or (None, None))),
+            "n": m.get("n"), "direction": "higher is better" if m.get("higher_is_better", True) else "lower is better",
+        } for metric, m in sorted(res.get("metrics", {}).items())]
+        tasks.append({"name": name, "status": res.get("status"), "reason": res.get("reason", ""),
+                      "info": res["task"], "metrics": metrics,
+                      "protocol": json.dumps(res.get("protocol", {}), indent=2, sort_keys=True)})
+    env = run.data["environment"]
+    return {
+        "id": run_id(run), "name": run.name, "model": run.model,
+        "lineage": json.dumps(run.model.get("lineage") or {}, indent=2, sort_keys=True),
+        "config": json.dumps(run.data["config"], indent=2, sort_keys=True),
+        "config_hash": run.data["config_hash"], "cub_version": run.data["cub_version"],
+        "schema_version": run.data["schema_version"], "created_at": run.data["created_at"],
+        "submitted_at": (run.data.get("submission") or {}).get("submitted_at", ""),
+        "seed": run.data["seed"], "python": env["python"], "platform": env.get("platform", ""),
+        "packages": sorted((k, "" if v is None else v) for k, v in env["packages"].items()),
+        "tasks": tasks,
+    }
+
+
+def build_site(submissions: str | Path, out: str | Path, utility: str | None = None,
+               title: str = "Code unlearning leaderboard") -> Path:
+    """Render the site into ``out``; returns the path of index.html."""
+    runs = load_submissions(submissions)
+    ids = {str(run.source): run_id(run) for run in runs}
+    if len(set(ids.values())) != len(ids):
+        raise CubError(f"two submissions in {submissions} share an id; remove the duplicate")
+    utility = utility or default_utility_task(runs)
+    out = Path(out)
+    for sub in ("models", "static", "plots", "data"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+
+    from code_unlearn_bench.ranking.plot import save_tradeoff  # matplotlib only when building
+
+    sections, rankings = [], []
+    for task in sorted({t for run in runs for t in run.task_names(kind="forget", completed=False)}):
+        # a submission that never ran the task is not listed; one that skipped it is, as missing
+        ranking = rank_runs([run for run in runs if run.task(task) is not None], task, utility,
+                            label_by_name=True)
+        rankings.append(ranking)
+        plot = save_tradeoff(ranking, out / "plots" / f"tradeoff-{task}.png")
+        sections.append({"task": task, "ranking": ranking, "plot": f"plots/{plot.name}",
+                         "rows": _task_rows(ranking, ids), "methods": _method_rows(ranking)})
+    if not sections:
+        raise CubError("no submission has a forget task; nothing to rank")
+
+    env = _environment()
+    utility_tasks = sorted({t for run in runs for t in run.task_names(kind="utility", completed=False)})
+    utility_rows = [{"id": run_id(run), "name": run.name, "scores": [_utility_cell(run, t) for t in utility_tasks]}
+                    for run in runs]
+    common = {"title": title, "readings": READINGS, "utility_task": utility}
+    _write(out / "index.html", env.get_template("index.html").render(
+        **common, root="", sections=sections, utility_tasks=utility_tasks, utility_rows=utility_rows))
+    for run in runs:
+        page = _model_page(run)
+        _write(out / "models" / f"{page['id']}.html",
+               env.get_template("model.html").render(**common, root="../", page=page))
+    for name in STATIC_FILES:
+        src = resources.files("code_unlearn_bench.leaderboard").joinpath("static", name)
+        with resources.as_file(src) as path:
+            shutil.copyfile(path, out / "static" / name)
+    # Downloads for re-analysis; the "run" column (a path on the builder's disk) is not published.
+    report.models_frame(rankings).drop(columns=["run"]).to_csv(out / "data" / "leaderboard-models.csv", index=False)
+    report.methods_frame(rankings).to_csv(out / "data" / "leaderboard-methods.csv", index=False)
+    data = [r.to_dict() for r in rankings]
+    for d in data:
+        for row in d["models"]:
+            row.pop("run", None)
+    _write(out / "data" / "leaderboard.json", json.dumps({"rankings": data}, indent=2))
+    return out / "index.html"
+
+
+def _utility_cell(run: Run, task: str) -> dict:
+    score, why = run.score(task)
+    if score is None:
+        return {"text": "-", "key": "", "title": why or ""}
+    return {"text": report.fmt_score(score.value, *(score.ci95 or (None, None))), "key": _num(score.value),
+            "title": "higher is better" if score.higher_is_better else "lower is better"}
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CubError(f"cannot write {path}: {exc}") from None

@@ -1,0 +1,169 @@
+"""Validating a run for the leaderboard and storing it as a normalised submission.
+
+A submission must be comparable with every other one: it must match the results schema, be an
+``evaluate`` result, contain the required tasks, and every completed task must have been run at
+the registered task version on the registered default data (same data hash). All problems are
+collected, so a submitter sees the whole list at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable
+
+from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.ranking.results import RESULTS_FILE, schema_errors
+
+SUBMISSION_VERSION = "1"
+
+# What a task result keeps in a submission: the comparable scores and how they were obtained.
+# Breakdowns, health diagnostics and timings are machine- or sample-level detail.
+_TASK_KEYS = ("status", "reason", "task", "mode", "generation", "protocol", "primary_metric", "metrics")
+_TOP_KEYS = ("schema_version", "cub_version", "created_at", "kind", "model", "config", "config_hash",
+             "environment", "seed")
+
+# (version, data hash of the registered task's embedded default data) for a task name.
+TaskLookup = Callable[[str], "tuple[str, str | None]"]
+
+
+class SubmissionError(CubError):
+    """A run that cannot be submitted; ``errors`` lists every problem found."""
+
+    def __init__(self, source: str, errors: list[str]):
+        self.errors = errors
+        super().__init__(f"{source} is not a valid submission ({len(errors)} problem(s)): " + "; ".join(errors))
+
+
+@lru_cache(maxsize=None)  # computing a default-data hash loads the task's data: once per task
+def registered_task(name: str) -> tuple[str, str | None]:
+    """The registered version and default-data hash of task ``name``.
+
+    The only function that knows the task registry's API; everything else takes a
+    :data:`TaskLookup` so tests and other registries can stand in."""
+    from code_unlearn_bench import tasks_registry
+
+    task = tasks_registry.get_task(name)
+    version = str(task.version)
+    for attr in ("default_data_hash", "data_hash"):
+        value = getattr(task, attr, None)
+        if callable(value):
+            value = value()
+        if value:
+            return version, str(value)
+    return version, None
+
+
+def _required_errors(tasks: dict, required: Iterable[str] | None) -> list[str]:
+    completed = {name: res for name, res in tasks.items() if res.get("status") == "completed"}
+    if required:
+        return [f"required task '{name}' is " + ("missing" if name not in tasks else "not completed")
+                for name in required if name not in completed]
+    # Without an explicit list: the minimum that lets the run be placed on a trade-off plot.
+    errors = []
+    for kind in ("forget", "utility"):
+        if not any(res.get("task", {}).get("kind") == kind for res in completed.values()):
+            errors.append(f"no completed {kind} task (a submission needs at least one)")
+    return errors
+
+
+def _task_errors(name: str, result: dict, lookup: TaskLookup) -> list[str]:
+    if result.get("status") != "completed":
+        return []
+    errors = []
+    info = result["task"]
+    if info.get("name") != name:
+        errors.append(f"task '{name}': result names task '{info.get('name')}'")
+    try:
+        version, data_hash = lookup(name)
+    except CubError as exc:
+        return [f"task '{name}': not a registered task ({exc})"]
+    if str(info.get("version")) != version:
+        errors.append(f"task '{name}': version {info.get('version')} but the registered task is version {version}")
+    if data_hash is None:
+        errors.append(f"task '{name}': the registered task has no data hash to compare with")
+    elif info.get("data_hash") != data_hash:
+        errors.append(f"task '{name}': data hash {info.get('data_hash')} differs from the registered default data "
+                      f"({data_hash}); was it run with --data or --task-option?")
+    primary = result.get("primary_metric")
+    metric = result.get("metrics", {}).get(primary or "")
+    if not primary or metric is None:
+        errors.append(f"task '{name}': primary metric '{primary}' has no entry in metrics")
+    elif metric.get("value") is None:
+        errors.append(f"task '{name}': primary metric '{primary}' has no value")
+    return errors
+
+
+def validate(data: object, required: Iterable[str] | None = None, lookup: TaskLookup | None = None) -> list[str]:
+    """Every reason ``data`` (a parsed results.json) cannot be submitted; empty when it can.
+    ``lookup`` defaults to :func:`registered_task` (resolved at call time, so it can be patched)."""
+    lookup = lookup or registered_task
+    errors = [f"schema: {e}" for e in schema_errors(data)]
+    if errors or not isinstance(data, dict):
+        return errors or ["schema: not a JSON object"]
+    if data.get("kind", "evaluate") != "evaluate":
+        errors.append(f"kind is '{data['kind']}': only evaluate results can be submitted")
+    limit = data["config"].get("limit")
+    if limit:
+        errors.append(f"run with --limit {limit}: a submission must cover every sample of its tasks")
+    errors += _required_errors(data["tasks"], required)
+    for name, result in data["tasks"].items():
+        errors += _task_errors(name, result, lookup)
+    return errors
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """File/URL-safe form of a model name (``<script>x`` -> ``script-x``)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-") or "model"
+
+
+def submission_id(data: dict) -> str:
+    fingerprint = data["model"]["fingerprint"].split(":")[-1]
+    config = data["config_hash"].split(":")[-1]
+    return f"{slug(data['model']['name'])}-{fingerprint[:10]}-{config[:8]}"
+
+
+def normalise(data: dict, now: datetime | None = None) -> dict:
+    """The submission document: the results.json fields that matter for comparison, plus a
+    ``submission`` block. It still matches the results schema, so ranking code reads it as a run."""
+    doc = {key: data[key] for key in _TOP_KEYS if key in data}
+    doc["tasks"] = {name: {k: res[k] for k in _TASK_KEYS if k in res} for name, res in sorted(data["tasks"].items())}
+    doc["submission"] = {
+        "version": SUBMISSION_VERSION,
+        "id": submission_id(data),
+        "submitted_at": (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    return doc
+
+
+def load_results(run: str | Path) -> tuple[Path, object]:
+    path = Path(run)
+    file = path / RESULTS_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise CubError(f"no {RESULTS_FILE} in {path}")
+    try:
+        return file, json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SubmissionError(str(file), [f"cannot read it as JSON: {exc}"]) from None
+
+
+def submit(run: str | Path, to: str | Path, required: Iterable[str] | None = None, force: bool = False,
+           lookup: TaskLookup | None = None) -> Path:
+    """Validate ``run`` and write its normalised submission into folder ``to``; returns the file."""
+    file, data = load_results(run)
+    errors = validate(data, required, lookup)
+    if errors:
+        raise SubmissionError(str(file), errors)
+    doc = normalise(data)
+    target = Path(to) / f"{doc['submission']['id']}.json"
+    if target.exists() and not force:
+        raise CubError(f"{target} already exists (the same model and config); pass --force to replace it")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise CubError(f"cannot write {target}: {exc}") from None
+    return target
