@@ -60,7 +60,8 @@ class CopyrightBleu(Analyzer):
                 bleu = token_bleu(self._ids(completion), ref_ids)
             else:
                 bleu = text_bleu(completion, reference)
-            out.append({"bleu": round(bleu, 6), "forget_quality": round(1.0 - bleu, 6)})
+            bleu = min(1.0, max(0.0, bleu))  # float noise can put a perfect match at 1 + 1e-16
+            out.append({"bleu": round(bleu, 6), "forget_quality": round(1.0 - bleu, 6) + 0.0})
         return out
 
     def aggregate(self, samples: Sequence[Sample], scores: Sequence[dict[str, Any]]) -> dict[str, Any]:

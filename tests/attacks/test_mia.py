@@ -1,0 +1,113 @@
+"""Membership inference: the AUC arithmetic, and on a tiny model that memorised two files, AUC near 1
+for memorised vs never-seen and near 0.5 between two never-seen sets."""
+
+import json
+import sysconfig
+from pathlib import Path
+
+import pytest
+import torch
+
+from code_unlearn_bench.attacks import membership
+from code_unlearn_bench.errors import CubError
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # tiny models run many times slower with 2 threads on the shared 2-core machine (measured)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def mem(one_thread, request):
+    return request.getfixturevalue("tiny_memorised")
+
+
+def snippets(n, skip):
+    """First ~420 characters (cut at a line end) of ``n`` stdlib modules the tiny model never
+    trained on (the tokenizer saw them; both sides of every comparison equally)."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    out = []
+    for p in sorted(root.glob("*.py")):
+        text = p.read_text(encoding="utf-8", errors="replace")[:420]
+        text = text[:text.rfind("\n") + 1]
+        if len(text) > 200 and text not in skip:
+            out.append(text)
+        if len(out) == n:
+            break
+    return out
+
+
+def jsonl(path, texts, prefix):
+    path.write_text("".join(json.dumps({"task_id": f"{prefix}{i}", "content": t}) + "\n" for i, t in enumerate(texts)))
+    return path
+
+
+# -- units --------------------------------------------------------------------------------------
+def test_auc_is_the_mann_whitney_statistic():
+    assert membership.auc([3, 4], [1, 2]) == 1.0
+    assert membership.auc([1, 2], [3, 4]) == 0.0
+    assert membership.auc([1, 1], [1, 1]) == 0.5  # ties count one half
+    assert membership.auc([3, 1], [2, 0]) == 0.75  # 3 of 4 member/non-member pairs ordered
+    with pytest.raises(CubError):
+        membership.auc([], [1.0])
+
+
+def test_auc_ci_is_deterministic_and_brackets_the_estimate():
+    members, others = [0.9, 0.8, 0.3, 0.7, 0.6], [0.1, 0.5, 0.4, 0.2, 0.65]
+    ci = membership.auc_ci(members, others)
+    assert ci == membership.auc_ci(members, others)
+    assert ci[0] <= membership.auc(members, others) <= ci[1]
+    assert membership.auc_ci([1.0], [0.0]) is None
+
+
+def test_min_k_and_zlib_scores():
+    lps = [-0.1] * 8 + [-5.0, -3.0]
+    assert membership.min_k_prob(lps, 0.2) == pytest.approx(-4.0)  # the two least likely tokens
+    assert membership.min_k_prob(lps, 0.01) == -5.0  # at least one token
+    # same loss, more compressible text -> less member-like (the loss is explained by redundancy)
+    assert membership.zlib_ratio(lps, "ab" * 50) < membership.zlib_ratio(lps, "qzj4 x9!k Lm2@ p0v#")
+    assert set(membership.all_scores(lps, "x = 1", 0.2)) == set(membership.SCORES)
+
+
+# -- end to end ---------------------------------------------------------------------------------
+def run_mia(cub, model, data, holdout, out):
+    code, _, err = cub("attack", "mia", "--model", model, "--data", data, "--holdout-data", holdout,
+                       "--output-dir", out, "--quiet")
+    assert code == 0, err
+    return json.loads((out / "results.json").read_text())["tasks"]["copyright"]
+
+
+def test_memorised_vs_never_seen_auc_near_one(mem, cub, tmp_path):
+    unseen = jsonl(tmp_path / "unseen.jsonl", mem.unseen + snippets(6, set(mem.seen) | set(mem.unseen)), "u")
+    task = run_mia(cub, mem.path, mem.seen_jsonl, unseen, tmp_path / "mia")
+    m = task["metrics"]
+    assert m["mia_auc@min_k"]["value"] >= 0.9, m
+    assert m["mia_auc@zlib"]["value"] >= 0.9, m
+    assert m["mia_auc@loss"]["n"] == 2 + 8 and task["primary_metric"] == "mia_auc@min_k"
+    groups = task["attack"]["settings"]
+    assert groups["forget"]["n"] == 2 and groups["holdout"]["n"] == 8
+    assert groups["forget"]["mean_loss"] > groups["holdout"]["mean_loss"]
+    saved = [json.loads(line) for line in (tmp_path / "mia" / "settings" / "mia" / "generations" /
+                                           "copyright.jsonl").read_text().splitlines()]
+    assert len(saved) == 10 and all("min_k" in r["scores"] for r in saved)
+
+
+def test_two_never_seen_sets_auc_near_half(mem, cub, tmp_path):
+    # 60 vs 60: the AUC's null spread is then ~0.05 (with 20 vs 20 it is ~0.09: 0.26 was measured)
+    texts = snippets(120, set(mem.seen) | set(mem.unseen))
+    a = jsonl(tmp_path / "a.jsonl", texts[0::2], "a")  # interleaved: the same distribution
+    b = jsonl(tmp_path / "b.jsonl", texts[1::2], "b")
+    m = run_mia(cub, mem.path, a, b, tmp_path / "mia")["metrics"]
+    for score in membership.SCORES:
+        assert 0.3 <= m[f"mia_auc@{score}"]["value"] <= 0.7, m
+
+
+def test_holdout_overlapping_the_forget_set_is_refused(mem, cub, tmp_path):
+    code, _, err = cub("attack", "mia", "--model", mem.path, "--data", mem.all_jsonl, "--holdout-data",
+                       mem.seen_jsonl, "--output-dir", tmp_path / "o")
+    assert code == 2 and "--holdout-data shares 2 sample(s) with the forget set" in err
+    assert len(err.strip().splitlines()) == 1
