@@ -200,7 +200,9 @@ def score_task(store: RunStore, manifest: dict[str, Any], pt: PreparedTask, toke
         result["generation"] = {**task.generation_settings(config).to_json(), "num_samples": task.num_samples(config)}
         from code_unlearn_bench.analyzers.health import diagnose
 
-        result["health"] = diagnose([r.get("completion", "") for r in records])
+        result["health"] = diagnose([r.get("completion", "") for r in records],
+                                    prompts=[s.prompt for s in pt.samples],
+                                    languages=[s.meta.get("language") for s in pt.samples])
     for key in ("breakdown", "extra"):
         if aggregated.get(key):
             result[key] = aggregated[key]

