@@ -109,6 +109,8 @@ def validate(data: object, required: Iterable[str] | None = None, lookup: TaskLo
     limit = data["config"].get("limit")
     if limit:
         errors.append(f"run with --limit {limit}: a submission must cover every sample of its tasks")
+    for task, n in sorted((data["config"].get("task_limits") or {}).items()):
+        errors.append(f"run with --task-limit {task}={n}: a submission must cover every sample of its tasks")
     errors += _required_errors(data["tasks"], required)
     for name, result in data["tasks"].items():
         errors += _task_errors(name, result, lookup)

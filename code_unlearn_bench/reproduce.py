@@ -1,0 +1,279 @@
+"""`cub reproduce`: the paper's experiment end to end, resumable.
+
+learn the forget set -> unlearn it with every method (a checkpoint per epoch) -> evaluate the
+original, the learned model and every checkpoint on the forget task and utility -> rank with PDR
+(both readings) -> attack the eligible checkpoints (prefix injection) -> trade-off plots, a
+Table-1-shaped PDR table and a leaderboard site.
+
+Every step is an ordinary `cub` command run in-process on a fixed directory layout; each is
+resumable on its own (training resumes after the last saved epoch, evaluation after the last
+saved sample), and a finished step leaves a marker in ``state.json``, so rerunning the same
+command continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.store import atomic_write_text, dump_json
+
+METHODS = ("ga", "dpo", "npo", "flat", "prod")  # the paper's column order
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    model: str  # spec, or "tiny" = a tiny Llama built from scratch in the work dir
+    forget_task: str = "copyright"
+    forget_data: str | None = None
+    forget_options: dict[str, Any] = field(default_factory=dict)
+    forget_limit: int | None = None
+    utility_tasks: tuple[str, ...] = ("heldout",)
+    utility_limit: int | None = None
+    utility_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    methods: tuple[str, ...] = METHODS
+    learn: dict[str, Any] = field(default_factory=dict)  # cub learn flags
+    unlearn: dict[str, Any] = field(default_factory=dict)  # cub unlearn flags (all methods)
+    method_flags: dict[str, dict[str, Any]] = field(default_factory=dict)
+    eval_flags: dict[str, Any] = field(default_factory=dict)  # cub evaluate flags
+    attack_k: tuple[int, ...] = (0, 16, 32)
+    attack_utility_share: float = 0.6
+    attack_last_epoch_only: bool = True
+    allow_code_execution: bool = False
+    skip_learn: bool = False
+
+
+PRESETS: dict[str, Preset] = {
+    # Tiny from-scratch Llama, 3 short stdlib files: the whole pipeline in a couple of CPU minutes.
+    "test": Preset(
+        name="test", description="tiny from-scratch Llama; for tests and smoke runs (~2-4 min on 2 CPU cores)",
+        model="tiny", forget_options={"max_chars": 300}, forget_limit=3, utility_limit=4,
+        methods=("ga", "prod"),
+        learn={"epochs": 40, "lr": 3e-3, "grad_accum": 1, "max-length": 128},
+        unlearn={"epochs": 2, "lr": 1e-3, "grad_accum": 1, "max-length": 128},
+        eval_flags={"max-new-tokens": 48, "batch-size": 4},
+        attack_k=(0, 8)),
+    # The embedded SmolLM2-135M on 8 truncated stdlib files: every method, 2 CPU cores, < 30 min.
+    "cpu-demo": Preset(
+        name="cpu-demo", description="embedded SmolLM2-135M, 8 stdlib files, all five methods (< 30 min on 2 CPU cores)",
+        model="smollm2-135m", forget_options={"max_chars": 1000}, forget_limit=8, utility_limit=20,
+        learn={"epochs": 6, "lr": 1e-4, "grad_accum": 1, "max-length": 384},
+        unlearn={"epochs": 3, "lr": 2e-5, "grad_accum": 2, "max-length": 384},
+        eval_flags={"max-new-tokens": 128, "batch-size": 8},
+        attack_k=(0, 16, 32)),
+    # The paper's settings (CodeLlama-7B, full forget set, HumanEval, vLLM): a GPU machine.
+    "paper": Preset(
+        name="paper", description="the paper's settings: CodeLlama-7B (--model PATH), 100 files, HumanEval, GPU",
+        model="", forget_data=None, utility_tasks=("humaneval",), allow_code_execution=True,
+        learn={"epochs": 10, "lr": 5e-5, "grad_accum": 1, "max-length": 1024},
+        unlearn={"epochs": 10, "lr": 5e-6, "grad_accum": 32, "max-length": 1024},
+        method_flags={"prod": {"p": 0.8, "alpha": 0.0}},
+        eval_flags={"max-new-tokens": 512, "batch-size": 16, "backend": "auto"},
+        attack_k=(0, 16, 32, 64)),
+}
+
+
+def _flags(d: dict[str, Any]) -> list[str]:
+    out = []
+    for k, v in d.items():
+        out += [f"--{k.replace('_', '-')}", str(v)]
+    return out
+
+
+class Pipeline:
+    def __init__(self, preset: Preset, work_dir: str | Path, log: Callable[[str], None] = print,
+                 quiet: bool = True):
+        self.p = preset
+        self.root = Path(work_dir).expanduser()
+        self.log = log
+        self.quiet = quiet
+        self.state_path = self.root / "state.json"
+        self.state: dict[str, Any] = {}
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _load_state(self) -> None:
+        if self.state_path.exists():
+            self.state = json.loads(self.state_path.read_text())
+            if self.state.get("preset") != self._preset_json():
+                raise CubError(f"'{self.root}' holds a reproduce run of another preset/settings; "
+                               f"use another --output-dir")
+        else:
+            self.state = {"preset": self._preset_json(), "done": {}, "timings": {}}
+
+    def _preset_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self.p)))  # tuples -> lists, as stored in state.json
+
+    def _save_state(self) -> None:
+        atomic_write_text(self.state_path, dump_json(self.state))
+
+    def _step(self, key: str, fn: Callable[[], Any]) -> Any:
+        if key in self.state["done"]:
+            return self.state["done"][key]
+        self.log(f"[reproduce] {key} ...")
+        t0 = time.perf_counter()
+        value = fn()
+        self.state["done"][key] = value if value is not None else True
+        self.state["timings"][key] = round(time.perf_counter() - t0, 1)
+        self._save_state()
+        return self.state["done"][key]
+
+    def _cub(self, *argv: str) -> None:
+        from code_unlearn_bench.cli import main
+
+        code = main([str(a) for a in argv])
+        if code != 0:
+            raise CubError(f"step failed (exit {code}): cub {' '.join(map(str, argv[:3]))} ...")
+
+    # -- steps ---------------------------------------------------------------------------------
+    def base_model(self) -> str:
+        if self.p.model != "tiny":
+            return self.p.model
+        from code_unlearn_bench.models import tiny
+
+        path = self.root / "base"
+        if not (path / "config.json").exists():
+            # a from-scratch model that has seen general stdlib code but not the forget files
+            tiny.make_tiny_model_dir(path, hidden=96, layers=3, memorise=tiny.stdlib_texts(max_files=12, max_chars=400),
+                                     steps=120)
+        return str(path)
+
+    def _task_flags(self) -> list[str]:
+        flags = ["--task", self.p.forget_task]
+        if self.p.forget_data:
+            flags += ["--data", self.p.forget_data]
+        for k, v in self.p.forget_options.items():
+            flags += ["--task-option", f"{k}={v}"]
+        if self.p.forget_limit:
+            flags += ["--limit", str(self.p.forget_limit)]
+        return flags
+
+    def learn(self, base: str) -> str:
+        out = self.root / "learned"
+        self._cub("learn", "--model", base, "--output-dir", out, *self._task_flags(), *_flags(self.p.learn))
+        return str(self._last_epoch(out))
+
+    @staticmethod
+    def _last_epoch(out: Path) -> Path:
+        epochs = sorted(out.glob("epoch-*"))
+        if not epochs:
+            raise CubError(f"no checkpoint was saved in {out}")
+        return epochs[-1]
+
+    def unlearn(self, method: str, learned: str) -> list[str]:
+        out = self.root / "unlearn" / method
+        flags = {**self.p.unlearn, **self.p.method_flags.get(method, {})}
+        self._cub("unlearn", "--method", method, "--model", learned, "--output-dir", out,
+                  *self._task_flags(), *_flags(flags))
+        return [str(p) for p in sorted(out.glob("epoch-*"))]
+
+    def evaluate(self, model: str, name: str, group: str = "eval") -> str:
+        out = self.root / group / name
+        tasks = [self.p.forget_task, *self.p.utility_tasks]
+        argv = ["evaluate", "--model", model, "--tasks", ",".join(tasks), "--output-dir", out]
+        if self.p.forget_data:
+            argv += ["--data", f"{self.p.forget_task}={self.p.forget_data}"]
+        for k, v in self.p.forget_options.items():
+            argv += ["--task-option", f"{self.p.forget_task}:{k}={v}"]
+        for t, opts in self.p.utility_options.items():
+            argv += [x for k, v in opts.items() for x in ("--task-option", f"{t}:{k}={v}")]
+        if self.p.allow_code_execution:
+            argv.append("--allow-code-execution")
+        if self.quiet:
+            argv.append("--quiet")
+        argv += _flags(self.p.eval_flags)
+        if self.p.forget_limit:
+            argv += ["--task-limit", f"{self.p.forget_task}={self.p.forget_limit}"]
+        if self.p.utility_limit:
+            argv += [x for t in self.p.utility_tasks for x in ("--task-limit", f"{t}={self.p.utility_limit}")]
+        self._cub(*argv)
+        return str(out)
+
+    def run(self) -> dict[str, Any]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._load_state()
+        base = self._step("base_model", self.base_model)
+        learned = base if self.p.skip_learn else self._step("learn", lambda: self.learn(base))
+        checkpoints = {m: self._step(f"unlearn/{m}", lambda m=m: self.unlearn(m, learned)) for m in self.p.methods}
+        self._step("evaluate/original", lambda: self.evaluate(base, "original", group="eval-base"))
+        self._step("evaluate/learned", lambda: self.evaluate(learned, "learned"))
+        for m, ckpts in checkpoints.items():
+            for ck in ckpts:
+                name = f"{m}-{Path(ck).name}"
+                self._step(f"evaluate/{name}", lambda ck=ck, name=name: self.evaluate(ck, name))
+        ranking = self._step("rank", self.rank)
+        self._step("attack", lambda: self.attack(checkpoints))
+        self._step("leaderboard", self.leaderboard)
+        report = self._step("report", lambda: self.report(ranking))
+        return {"report": report, "timings": self.state["timings"]}
+
+    def rank(self) -> dict[str, Any]:
+        from code_unlearn_bench.ranking.results import load_runs
+        from code_unlearn_bench.ranking.report import write_outputs
+        from code_unlearn_bench.ranking.tradeoff import rank_runs
+
+        runs = load_runs([self.root / "eval"])
+        utility = self.p.utility_tasks[0]
+        rankings = [rank_runs(runs, self.p.forget_task, utility, group_by="method",
+                              original=str(self.root / "eval" / "learned"))]
+        write_outputs(rankings, self.root / "rank")
+        return rankings[0].to_dict()
+
+    def attack(self, checkpoints: dict[str, list[str]]) -> dict[str, Any]:
+        """Prefix injection on the checkpoints that keep enough utility (the paper: >= 60% of the
+        original HumanEval score); `cub attack` itself checks eligibility and records skips."""
+        summary: dict[str, Any] = {}
+        original_eval = self.root / "eval" / "learned"
+        for method, ckpts in checkpoints.items():
+            chosen = ckpts[-1:] if self.p.attack_last_epoch_only else ckpts
+            for ck in chosen:
+                name = f"{method}-{Path(ck).name}"
+                out = self.root / "attack" / name
+                argv = ["attack", "prefix", "--model", ck, "--task", self.p.forget_task, "--output-dir", out,
+                        "--k", ",".join(map(str, self.p.attack_k)), "--utility-results", original_eval,
+                        "--candidate-results", self.root / "eval" / name,
+                        "--utility-task", self.p.utility_tasks[0],
+                        "--min-utility-share", str(self.p.attack_utility_share)]
+                if self.p.forget_data:
+                    argv += ["--data", self.p.forget_data]
+                argv += [x for k, v in self.p.forget_options.items() for x in ("--task-option", f"{k}={v}")]
+                if self.p.forget_limit:
+                    argv += ["--limit", str(self.p.forget_limit)]
+                if "max-new-tokens" in self.p.eval_flags:
+                    argv += ["--max-new-tokens", str(self.p.eval_flags["max-new-tokens"])]
+                if self.quiet:
+                    argv.append("--quiet")
+                self._cub(*argv)
+                res = json.loads((out / "results.json").read_text())["tasks"][self.p.forget_task]
+                if res.get("status") != "completed":
+                    summary[name] = {"skipped": res.get("reason", "")}
+                else:
+                    summary[name] = {k: v["value"] for k, v in res["metrics"].items()
+                                     if k.startswith(("forget_quality@", "effect_of_attack@"))}
+        return summary
+
+    def leaderboard(self) -> str:
+        """A local site of this experiment. Its runs use subsets (--task-limit), which public
+        submissions refuse, so they are normalised into the site's folder without that check."""
+        from code_unlearn_bench.leaderboard.build import build_site
+        from code_unlearn_bench.leaderboard.submit import normalise
+
+        subs = self.root / "leaderboard" / "submissions"
+        subs.mkdir(parents=True, exist_ok=True)
+        for run_dir in sorted((self.root / "eval").iterdir()):
+            if (run_dir / "results.json").exists():
+                doc = normalise(json.loads((run_dir / "results.json").read_text()))
+                atomic_write_text(subs / f"{doc['submission']['id']}.json", dump_json(doc))
+        build_site(subs, self.root / "site", utility=self.p.utility_tasks[0],
+                   title=f"cub reproduce --preset {self.p.name}")
+        return str(self.root / "site" / "index.html")
+
+    def report(self, ranking: dict[str, Any]) -> str:
+        from code_unlearn_bench.reproduce_report import write_report
+
+        return str(write_report(self.root, self.p, ranking, self.state))
