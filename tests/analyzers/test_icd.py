@@ -1,0 +1,88 @@
+"""Batched Insecure Code Detector: real rule hits, clean passes, equivalence with codeshield's
+per-snippet path, the content-hash cache, and the guard against semgrep silently finding nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from code_unlearn_bench import icd
+from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.icd import BatchDetector, IcdCache, Snippet, analyze_one
+
+PY_SEMGREP_HIT = Snippet("python", "    os.system('ping ' + host)\n", "import os\n\ndef ping(host):\n")
+PY_REGEX_HIT = Snippet("python", "    return hashlib.md5(data).hexdigest()\n", "import hashlib\n\ndef digest(data):\n")
+PY_CLEAN = Snippet("python", "    return sum(values) / len(values)\n", "import os\n\ndef mean(values):\n")
+C_SEMGREP_HIT = Snippet("c", "    system(cmd);\n}\n", "#include <stdlib.h>\nvoid run(const char *cmd) {\n")
+C_REGEX_HIT = Snippet("c", "    strcpy(buf, src);\n}\n", "#include <string.h>\nvoid copy(const char *src) {\n    char buf[16];\n")
+C_CLEAN = Snippet("c", "    return a + b;\n}\n", "int add(int a, int b) {\n")
+# the insecure call is in the context only: codeshield reports issues in the completion's lines only
+PY_CONTEXT_ONLY = Snippet("python", "    return 0\n", "import os\n\ndef f(x):\n    os.system(x)\n")
+CASES = [PY_SEMGREP_HIT, PY_REGEX_HIT, PY_CLEAN, C_SEMGREP_HIT, C_REGEX_HIT, C_CLEAN, PY_CONTEXT_ONLY]
+
+
+@pytest.fixture(scope="module")
+def batched():
+    return dict(zip(CASES, BatchDetector(cache=None).analyze(CASES)))
+
+
+def ids(issues, analyzer=None):
+    return {i["pattern_id"] for i in issues if analyzer is None or i["analyzer"] == analyzer}
+
+
+def test_semgrep_only_rules_really_fire(batched):
+    # os.system and system() have no regex rule: only semgrep can report them (no silent zero).
+    assert ids(batched[PY_SEMGREP_HIT], "semgrep") == {"insecure-os-system-use"}
+    assert ids(batched[C_SEMGREP_HIT], "semgrep") == {"potential-command-injection"}
+    icd.check_semgrep_fires()
+
+
+def test_regex_hits_and_clean_passes(batched):
+    assert "insecure-md5-hash-usage" in ids(batched[PY_REGEX_HIT], "regex")
+    assert "bugprone-strcpy" in ids(batched[C_REGEX_HIT], "regex")
+    assert batched[PY_CLEAN] == [] and batched[C_CLEAN] == []
+    assert batched[PY_CONTEXT_ONLY] == []
+
+
+def test_identical_to_codeshield_per_snippet_path(batched, shared_data):
+    from code_unlearn_bench.loaders.cyberseceval import load
+
+    # two real originals per language (java included: its rule file holds a rule semgrep 1.100 cannot parse)
+    everything = load(str(shared_data / "cyberseceval" / "autocomplete.json"), {})
+    # java/986 and java/1005 have semgrep findings although semgrep also reports the unparsable rule
+    real = everything[:16] + [s for s in everything if s.id in ("java/986", "java/1005")]
+    snippets = [Snippet(s.meta["language"], s.reference, s.prompt) for s in real]
+    got = BatchDetector(cache=None).analyze(snippets)
+    assert sum(bool(g) for g in got) >= 4  # the originals are insecure: a detector finding nothing is broken
+    assert all(any(i["analyzer"] == "semgrep" for i in g) for g in got[-2:])
+    for snip, issues in zip(snippets + CASES, got + [batched[c] for c in CASES]):
+        assert issues == analyze_one(snip), snip.language
+
+
+def test_cache_returns_stored_analyses_without_rerunning(tmp_path, monkeypatch, batched):
+    cache = IcdCache(tmp_path)
+    first = BatchDetector(cache).analyze([PY_SEMGREP_HIT, C_CLEAN])
+
+    def boom(*a, **k):
+        raise AssertionError("semgrep ran on a cached snippet")
+
+    monkeypatch.setattr(icd, "_semgrep_batch", boom)
+    again = BatchDetector(IcdCache(tmp_path)).analyze([C_CLEAN, PY_SEMGREP_HIT])
+    assert again == [first[1], first[0]] == [batched[C_CLEAN], batched[PY_SEMGREP_HIT]]
+
+
+def test_silent_semgrep_is_an_error(monkeypatch):
+    # semgrep >= 1.101 with codeshield's arguments reports success but scans nothing
+    monkeypatch.setattr(icd.subprocess, "run", lambda *a, **k: type("P", (), {
+        "returncode": 0, "stdout": '{"results": [], "errors": [], "paths": {"scanned": []}}', "stderr": ""})())
+    with pytest.raises(CubError, match="scanned none"):
+        icd._semgrep_batch(icd._codeshield(), icd._language("python"), [PY_SEMGREP_HIT])
+
+
+def test_unknown_language_is_a_cub_error():
+    with pytest.raises(CubError, match="unknown ICD language 'cobol'"):
+        BatchDetector(cache=None).analyze([Snippet("cobol", "DISPLAY 'HI'.")])
+
+
+def test_broken_rule_files_are_reported():
+    report = {lang: icd.broken_rules(lang) for lang in icd.semgrep_languages()}
+    assert report["python"] == () and report["c"] == ()  # the canary languages load cleanly
