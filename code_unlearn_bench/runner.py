@@ -167,7 +167,10 @@ def score_task(store: RunStore, manifest: dict[str, Any], pt: PreparedTask, toke
         if r.get("prompt_hash") != s.prompt_hash():
             raise CubError(f"task '{task.name}': sample '{s.id}' prompt changed since generation; "
                            f"re-run with --overwrite")
-    context = AnalysisContext(tokenizer=tokenizer_fn(), config=config, env=None)
+    from code_unlearn_bench.env import get_env
+
+    env = get_env()
+    context = AnalysisContext(tokenizer=tokenizer_fn(), config=config, cache_dir=env.cache_dir, env=env)
     context.generation = task.generation_settings(config) if task.mode == "generate" else None
     context.task = task
     analyzer.prepare(context)

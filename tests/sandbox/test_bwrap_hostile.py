@@ -27,9 +27,12 @@ from code_unlearn_bench.sandbox.bwrap import BwrapSandbox  # noqa: E402
 FAST = Limits(timeout_s=3, memory_mb=256, nproc=16)
 
 
-@pytest.fixture(scope="module")
-def sb():
-    return BwrapSandbox()
+@pytest.fixture(scope="module", params=[True, False], ids=["warm", "per-program"])
+def sb(request):
+    # warm: one long-lived sandbox per slot, reused by the programs of the module in turn
+    sandbox = BwrapSandbox(persistent=request.param)
+    yield sandbox
+    sandbox.close()
 
 
 def marker() -> str:
