@@ -17,9 +17,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def pytest_configure(config):
     # Keep every test's caches out of the user's real cache dir.
     os.environ.setdefault("CUB_CACHE_DIR", str(Path(config.rootpath) / ".pytest_cache" / "cub-cache"))
+    # Tiny models run fastest on one thread (and a busy 2-core machine slows multi-threaded torch
+    # ~40x); OMP_NUM_THREADS reaches the subprocesses that crash/resume tests start.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

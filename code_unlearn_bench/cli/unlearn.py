@@ -1,0 +1,51 @@
+"""`cub unlearn --method prod|ga|npo|dpo|flat`: unlearn a forget task's data, one checkpoint per
+epoch (formulas: docs/methods.md)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from code_unlearn_bench.unlearn.cli_args import add_training_arguments
+
+    parser.add_argument("--method", required=True,
+                        help="prod, ga, npo, dpo, flat (a file in code_unlearn_bench/unlearn/methods/) "
+                             "or package.module:Class")
+    # the reference code's setting: AdamW 5e-6, 10 epochs, batch 1 x accumulation 32
+    add_training_arguments(parser, epochs=10, lr=5e-6, grad_accum=32)
+    parser.add_argument("--p", type=float, default=None, help="PROD nucleus threshold in (0, 1] (default 0.8)")
+    parser.add_argument("--alpha", type=float, default=None, help="PROD alpha-suppression, 0 = off (default 0)")
+    parser.add_argument("--beta", type=float, default=None, help="NPO/DPO inverse temperature (default 0.1)")
+    parser.add_argument("--flat-variant", default=None, help="FLAT f-divergence: kl (default), pearson, tv")
+    parser.add_argument("--refusals", default=None, metavar="PATH",
+                        help="refusal answers for DPO/FLAT (default: the built-in list)")
+
+
+# CLI flag -> method hyper-parameter name
+_HYPERPARAMETER_FLAGS = {"p": "p", "alpha": "alpha", "beta": "beta", "flat_variant": "variant"}
+
+
+def build_method(args: argparse.Namespace):
+    from code_unlearn_bench.errors import CubError
+    from code_unlearn_bench.unlearn.methods import get_method
+
+    cls = get_method(args.method)
+    given = {hp: getattr(args, flag) for flag, hp in _HYPERPARAMETER_FLAGS.items() if getattr(args, flag) is not None}
+    unused = sorted(hp for hp in given if hp not in cls.defaults)
+    if unused:
+        flags = [f"--{f.replace('_', '-')}" for f, hp in _HYPERPARAMETER_FLAGS.items() if hp in unused]
+        raise CubError(f"method '{cls.name}' does not use {', '.join(flags)}")
+    if args.refusals and "refusal" not in cls.sequences:
+        raise CubError(f"method '{cls.name}' does not use --refusals")
+    return cls(**given)
+
+
+def run(args: argparse.Namespace) -> int:
+    from code_unlearn_bench.unlearn.cli_args import config_from_args, summary
+    from code_unlearn_bench.unlearn.trainer import train
+
+    method = build_method(args)
+    result = train(config_from_args(args, method.name), method)
+    print(summary(result))
+    return 0
