@@ -3,21 +3,11 @@
 import json
 
 import pytest
-import torch
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models run many times slower with 2 threads on the shared 2-core machine (measured)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
-def model(one_thread, request):
-    return request.getfixturevalue("tiny_model_dir")
+def model(tiny_model_dir):
+    return tiny_model_dir
 
 
 def one_line_error(result, *needles):

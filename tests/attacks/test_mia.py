@@ -6,24 +6,14 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-import torch
 
 from code_unlearn_bench.attacks import membership
 from code_unlearn_bench.errors import CubError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models run many times slower with 2 threads on the shared 2-core machine (measured)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def mem(one_thread, request):
-    return request.getfixturevalue("tiny_memorised")
+def mem(tiny_memorised):
+    return tiny_memorised
 
 
 def snippets(n, skip):

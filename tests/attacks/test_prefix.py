@@ -12,19 +12,9 @@ from code_unlearn_bench.errors import CubError
 MAX_NEW = "64"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models run many times slower with 2 threads on the shared 2-core machine (measured)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def mem(one_thread, request):
-    # requested lazily so that a first build of the session fixture happens with one thread
-    return request.getfixturevalue("tiny_memorised")
+def mem(tiny_memorised):
+    return tiny_memorised
 
 
 def results(path):

@@ -4,24 +4,14 @@ disjoint data, then the forget set re-scored; overlapping data is refused."""
 import json
 
 import pytest
-import torch
 
 from code_unlearn_bench.attacks import related_data
 from code_unlearn_bench.samples import Sample
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models run many times slower with 2 threads on the shared 2-core machine (measured)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def mem(one_thread, request):
-    return request.getfixturevalue("tiny_memorised")
+def mem(tiny_memorised):
+    return tiny_memorised
 
 
 def test_default_related_data_is_disjoint_stdlib_code(tmp_path):

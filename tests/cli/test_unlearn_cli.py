@@ -12,14 +12,6 @@ SNIPPETS = ["def add(a, b):\n    return a + b\n", "import os\nprint(os.getcwd())
             "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.y = y\n"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only add contention
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def forget_jsonl(tmp_path):
     path = tmp_path / "forget.jsonl"

@@ -36,17 +36,8 @@ def write_jsonl(path, texts, prefix):
     return str(path)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # a model this small runs ~40x slower with 2 threads on a busy 2-core machine (measured)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, one_thread):
+def world(tmp_path_factory):
     """Tiny model + tokenizer, forget and retain snippets, and the model after `cub learn`."""
     root = tmp_path_factory.mktemp("e2e")
     texts = tiny.stdlib_texts(max_files=80, max_chars=3000)
