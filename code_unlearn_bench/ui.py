@@ -68,11 +68,26 @@ class UI:
         self.progress.stop()
 
 
-def _fmt(m: dict[str, Any] | None) -> str:
+def _fmt(m: dict[str, Any] | None) -> tuple[str, str]:
     if not m or m.get("value") is None:
-        return "-"
+        return "-", ""
     ci = m.get("ci95")
-    return f"{m['value']:.4f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    return f"{m['value']:.4f}", (f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+_HEALTH = (("empty", "empty", True), ("repetitive", "repetitive", True), ("distinct_2", "distinct-2", False),
+           ("non_parsing_python", "unparsable", True))
+
+
+def health_summary(health: dict[str, Any]) -> str:
+    """The generation-health figures that expose a model emitting garbage, in one short cell."""
+    parts = []
+    for key, label, pct in _HEALTH:
+        v = health.get(key)
+        v = v.get("value") if isinstance(v, dict) else v
+        if v is not None:
+            parts.append(f"{label} {100 * v:.0f}%" if pct else f"{label} {v:.2f}")
+    return " · ".join(parts)
 
 
 def results_table(results: dict[str, Any]):
@@ -80,28 +95,26 @@ def results_table(results: dict[str, Any]):
     from rich.table import Table
 
     table = Table(title=f"cub evaluate: {results['model']['name']}", show_lines=False)
-    for col in ("task", "kind", "n", "headline (95% CI)", "other metrics", "generation health", "samples/s"):
+    for col in ("task", "n", "headline", "value", "95% CI", "other metrics", "generation health", "samples/s"):
         table.add_column(col, overflow="fold")
     for name, tr in results["tasks"].items():
         if tr.get("status") != "completed":
-            table.add_row(name, tr["task"]["kind"], str(tr["task"]["n"]), "skipped", tr.get("reason", ""), "", "")
+            table.add_row(name, str(tr["task"]["n"]), "skipped", "", "", tr.get("reason", ""), "", "")
             continue
         primary = tr["primary_metric"]
         metrics = tr["metrics"]
-        others = ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items()
+        others = ", ".join(f"{k} {v['value']:.4f}" for k, v in metrics.items()
                            if k != primary and v.get("value") is not None)
-        health = tr.get("health") or {}
-        h = ", ".join(f"{k}={v['value']:.3f}" if isinstance(v, dict) and v.get("value") is not None else f"{k}={v}"
-                      for k, v in health.items() if not isinstance(v, dict) or "value" in v)
         rate = tr.get("timings", {}).get("samples_per_s")
-        table.add_row(name, tr["task"]["kind"], str(tr["task"]["n"]), f"{primary}={_fmt(metrics.get(primary))}",
-                      others, h, f"{rate:.2f}" if rate else "-")
+        table.add_row(name, str(tr["task"]["n"]), primary, *_fmt(metrics.get(primary)), others,
+                      health_summary(tr.get("health") or {}), f"{rate:.2f}" if rate else "-")
     return table
 
 
 def print_results(results: dict[str, Any], path: str) -> None:
     from rich.console import Console
 
-    console = Console(file=sys.stdout)
+    # Not a terminal (CI logs, pipes): rich would fall back to 80 columns and fold every cell.
+    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
     console.print(results_table(results))
     console.print(f"results: {path}", highlight=False)

@@ -24,6 +24,13 @@ class ResolvedModel:
     base_path: Path | None = None  # PEFT: the base model dir
 
 
+def _display_name(path: Path) -> str:
+    """``runs/prod/epoch-03`` -> ``prod/epoch-03``: checkpoint dirs alone all look alike."""
+    if path.name.startswith(("epoch-", "checkpoint-")) and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name
+
+
 def resolve_model(spec: str) -> ResolvedModel:
     """Work out what ``spec`` names without loading weights; one-line ModelError if nothing fits."""
     from code_unlearn_bench.models import embedded
@@ -53,9 +60,9 @@ def resolve_model(spec: str) -> ResolvedModel:
             raise ModelError(f"PEFT adapter '{spec}' names no base_model_name_or_path")
         base_resolved = resolve_model(str(base) if Path(str(base)).is_absolute() or str(base) in embedded.ALIASES
                                       else str((p / base).resolve()) if (p / base).exists() else str(base))
-        return ResolvedModel(spec, "peft", p, p.name, base_path=base_resolved.path)
+        return ResolvedModel(spec, "peft", p, _display_name(p), base_path=base_resolved.path)
     if (p / "config.json").is_file():
-        return ResolvedModel(spec, "hf", p, p.name)
+        return ResolvedModel(spec, "hf", p, _display_name(p))
     raise ModelError(f"'{spec}' is neither a model directory (config.json), a PEFT adapter "
                      f"(adapter_config.json) nor a .gguf file")
 
