@@ -13,6 +13,8 @@ class Env:
     cache_dir: Path  # CUB_CACHE_DIR, else the platform user cache dir
     data_dir: Path | None  # CUB_DATA_DIR: where shared benchmark data lives (CyberSecEval, ...)
     no_color: bool  # NO_COLOR
+    sandbox_image: str  # CUB_SANDBOX_IMAGE: docker image of the code sandbox
+    cyberseceval_path: Path | None  # CUB_CYBERSECEVAL_PATH: CyberSecEval autocomplete.json
 
 
 def _parse() -> Env:
@@ -20,8 +22,11 @@ def _parse() -> Env:
 
     cache = os.environ.get("CUB_CACHE_DIR") or user_cache_dir("code-unlearn-bench")
     data = os.environ.get("CUB_DATA_DIR")
+    cse = os.environ.get("CUB_CYBERSECEVAL_PATH")
     return Env(cache_dir=Path(cache).expanduser(), data_dir=Path(data).expanduser() if data else None,
-               no_color=bool(os.environ.get("NO_COLOR")))
+               no_color=bool(os.environ.get("NO_COLOR")),
+               sandbox_image=os.environ.get("CUB_SANDBOX_IMAGE") or "python:3.11-slim",
+               cyberseceval_path=Path(cse).expanduser() if cse else None)
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,7 +11,6 @@ import datetime as _dt
 import hashlib
 import json
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from importlib import metadata

@@ -36,10 +36,10 @@ RELATIVE = Path("cyberseceval") / "autocomplete.json"  # under the shared data d
 
 def default_source() -> Path:
     """``$CUB_CYBERSECEVAL_PATH``, else the shared development data, else a one-line error."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    from code_unlearn_bench.env import shared_data_dir
+    from code_unlearn_bench.env import get_env, shared_data_dir
+
+    if get_env().cyberseceval_path is not None:
+        return get_env().cyberseceval_path
 
     shared = shared_data_dir()
     if shared is not None and (shared / RELATIVE).is_file():

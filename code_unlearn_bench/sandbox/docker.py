@@ -12,7 +12,6 @@ cub never pulls images during a run: the image must be present (``docker pull <i
 from __future__ import annotations
 
 import math
-import os
 import threading
 from typing import Any
 
@@ -22,7 +21,6 @@ from code_unlearn_bench.sandbox.base import (
     encode_config, launcher_config, parse_launcher_output, LAUNCHER_SOURCE,
 )
 
-DEFAULT_IMAGE = os.environ.get("CUB_SANDBOX_IMAGE", "python:3.11-slim")
 # docker exec passes the program in argv: Linux caps one argument at 128 KiB
 MAX_CONFIG_CHARS = 120_000
 # Runs as the slot's uid: kill(-1) then reaches exactly that uid's processes. Never as root,
@@ -36,8 +34,12 @@ CLEANUP = ("import os, shutil, signal, sys\n"
 class DockerSandbox(Sandbox):
     name = "docker"
 
-    def __init__(self, image: str = DEFAULT_IMAGE, client: Any = None, workers: int | None = None,
+    def __init__(self, image: str | None = None, client: Any = None, workers: int | None = None,
                  limits: Limits | None = None):
+        if image is None:
+            from code_unlearn_bench.env import get_env
+
+            image = get_env().sandbox_image
         try:
             import docker
         except ImportError:

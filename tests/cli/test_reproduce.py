@@ -1,7 +1,6 @@
 """`cub reproduce --preset test`: the whole pipeline on a tiny model, and its resumability."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -75,3 +74,20 @@ def test_bad_preset_and_method(cub, tmp_path):
     assert code == 2 and "prodd" in err and len(err.strip().splitlines()) == 1
     code, _, err = cub("reproduce", "--preset", "paper", "--output-dir", tmp_path)
     assert code == 2 and "--model" in err
+
+
+def test_rank_and_check_on_real_evaluate_outputs(reproduced, cub, tmp_path):
+    """`cub rank` / `cub check` on results written by `cub evaluate` (two methods, two epochs)."""
+    evals = reproduced / "eval"
+    code, out, err = cub("rank", evals, "--original", evals / "learned", "--out", tmp_path / "rank")
+    assert code == 0, err
+    assert "PDR" in out
+    assert (tmp_path / "rank" / "tradeoff-copyright.png").exists()
+    models = (tmp_path / "rank" / "rank-models.csv").read_text()
+    assert "prod e2" in models and "ga e1" in models
+    assert models.count("\n") >= 6  # header, learned, 2 methods x 2 epochs
+    code, out, err = cub("check", "--baseline", evals / "prod-epoch-02", "--candidate", evals / "prod-epoch-02")
+    assert code == 0, out + err
+    # the learned model forgot nothing: as a candidate against an unlearned baseline it regresses
+    code, out, err = cub("check", "--baseline", evals / "prod-epoch-02", "--candidate", evals / "learned")
+    assert code == 1 and "copyright" in out and "FAIL" in out

@@ -81,7 +81,17 @@ def test_malformed_input(tmp_path, entries):
     _one_line_error(tmp_path / "absent.json", "not found")
 
 
-def test_default_source_needs_data_when_nothing_is_configured(monkeypatch):
+@pytest.fixture
+def fresh_env():
+    """Environment variables are parsed once per process: re-parse around a test that sets them."""
+    from code_unlearn_bench.env import get_env
+
+    get_env.cache_clear()
+    yield
+    get_env.cache_clear()
+
+
+def test_default_source_needs_data_when_nothing_is_configured(monkeypatch, fresh_env):
     import code_unlearn_bench.env as env
 
     monkeypatch.delenv(cyberseceval.ENV_VAR, raising=False)
@@ -90,6 +100,6 @@ def test_default_source_needs_data_when_nothing_is_configured(monkeypatch):
         cyberseceval.load(None, {})
 
 
-def test_default_source_env_var(monkeypatch, entries):
+def test_default_source_env_var(monkeypatch, entries, fresh_env):
     monkeypatch.setenv(cyberseceval.ENV_VAR, str(entries[0]))
     assert Counter(s.meta["language"] for s in cyberseceval.load(None, {}))["rust"] == 204

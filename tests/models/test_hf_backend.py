@@ -120,6 +120,10 @@ def test_embedded_smollm2_converts_once_and_generates():
     resolved = resolve_model("smollm2-135m")
     assert resolved.format == "embedded" and (resolved.path / "model.safetensors").is_file()
     assert resolve_model("smollm2-135m").path == resolved.path  # reused, not reconverted
+    from code_unlearn_bench.models.embedded import gguf_path
+
+    direct = resolve_model(str(gguf_path("smollm2-135m")))  # a .gguf file given as --model
+    assert direct.format == "gguf" and fingerprint(direct).startswith("sha256:")
     b = HFBackend("smollm2-135m", device="cpu")
     out = b.generate(["def fibonacci(n):"], GenerationSettings(max_new_tokens=12))[0]
     assert "return" in out or "if" in out, out
