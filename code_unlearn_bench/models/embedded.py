@@ -82,6 +82,9 @@ def ensure_converted(alias: str) -> Path:
     import torch
     from transformers import AutoTokenizer
 
+    from code_unlearn_bench.models.loading import quiet_transformers
+
+    quiet_transformers()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=out.parent))
     try:

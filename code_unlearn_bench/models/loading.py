@@ -150,9 +150,17 @@ def _torch_dtype(dtype: str):
         raise ModelError(f"unknown dtype '{dtype}' (float32, bfloat16, float16, auto)") from None
 
 
+def quiet_transformers() -> None:
+    """transformers' own load/convert progress bars would interleave with cub's per-task bars."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def load_model(resolved: ResolvedModel, dtype: str = "float32", device: str = "cpu"):
     from transformers import AutoModelForCausalLM
 
+    quiet_transformers()
     torch_dtype = _torch_dtype(dtype)
     try:
         if resolved.format == "gguf":
