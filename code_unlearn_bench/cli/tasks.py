@@ -44,5 +44,7 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         table.add_row(*[str(r[c]) if not isinstance(r[c], dict) else
                         ", ".join(f"{k}={v}" for k, v in r[c].items()) for c in cols])
-    Console().print(table)
+    import sys
+
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
     return 0
