@@ -208,6 +208,7 @@ class Pipeline:
                 self._step(f"evaluate/{name}", lambda ck=ck, name=name: self.evaluate(ck, name))
         ranking = self._step("rank", self.rank)
         self._step("attack", lambda: self.attack(checkpoints))
+        self._step("rank/robustness", self.rank_robustness)
         self._step("leaderboard", self.leaderboard)
         report = self._step("report", lambda: self.report(ranking))
         return {"report": report, "timings": self.state["timings"]}
@@ -223,6 +224,11 @@ class Pipeline:
                               original=str(self.root / "eval" / "learned"))]
         write_outputs(rankings, self.root / "rank")
         return rankings[0].to_dict()
+
+    def rank_robustness(self) -> None:
+        """The rank tables again, with the attacks' robustness columns (after the attack step)."""
+        self._cub("rank", self.root / "eval", "--original", self.root / "eval" / "learned",
+                  "--attacks", self.root / "attack", "--out", self.root / "rank", "--format", "csv")
 
     def attack(self, checkpoints: dict[str, list[str]]) -> dict[str, Any]:
         """Prefix injection on the checkpoints that keep enough utility (the paper: >= 60% of the
@@ -261,14 +267,24 @@ class Pipeline:
         """A local site of this experiment. Its runs use subsets (--task-limit), which public
         submissions refuse, so they are normalised into the site's folder without that check."""
         from code_unlearn_bench.leaderboard.build import build_site
-        from code_unlearn_bench.leaderboard.submit import normalise
+        from code_unlearn_bench.leaderboard.submit import normalise, normalise_attack
 
         subs = self.root / "leaderboard" / "submissions"
         subs.mkdir(parents=True, exist_ok=True)
+        by_fingerprint: dict[str, list[dict]] = {}
         for run_dir in sorted((self.root / "eval").iterdir()):
             if (run_dir / "results.json").exists():
                 doc = normalise(json.loads((run_dir / "results.json").read_text()))
                 atomic_write_text(subs / f"{doc['submission']['id']}.json", dump_json(doc))
+                by_fingerprint.setdefault(doc["model"]["fingerprint"], []).append(doc)
+        attack_root = self.root / "attack"
+        for run_dir in sorted(attack_root.iterdir()) if attack_root.exists() else []:
+            if (run_dir / "results.json").exists():  # robustness columns: attacks join by fingerprint
+                data = json.loads((run_dir / "results.json").read_text())
+                targets = by_fingerprint.get(data["model"]["fingerprint"], [])
+                if targets:
+                    doc = normalise_attack(data, targets)
+                    atomic_write_text(subs / "attacks" / f"{doc['submission']['id']}.json", dump_json(doc))
         build_site(subs, self.root / "site", utility=self.p.utility_tasks[0],
                    title=f"cub reproduce --preset {self.p.name}")
         return str(self.root / "site" / "index.html")

@@ -16,8 +16,8 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.ranking import report
-from code_unlearn_bench.ranking.results import Run, load_run
+from code_unlearn_bench.ranking import report, robustness
+from code_unlearn_bench.ranking.results import Run, load_attack_run, load_run
 from code_unlearn_bench.ranking.tradeoff import READINGS, Ranking, default_utility_task, rank_runs
 
 STATIC_FILES = ("style.css", "sort.js", "favicon.svg")
@@ -31,6 +31,13 @@ def load_submissions(folder: str | Path) -> list[Run]:
     if not runs:
         raise CubError(f"no submissions (*.json) in {folder}; add some with `cub leaderboard submit`")
     return runs
+
+
+def load_attack_submissions(folder: str | Path) -> list[Run]:
+    """The attack submissions (``cub leaderboard submit-attack``) in ``folder/attacks``; none is fine."""
+    from code_unlearn_bench.leaderboard.submit import ATTACKS_DIR
+
+    return [load_attack_run(path) for path in sorted((Path(folder) / ATTACKS_DIR).glob("*.json"))]
 
 
 def run_id(run: Run) -> str:
@@ -77,8 +84,26 @@ def _task_rows(ranking: Ranking, ids: dict[str, str]) -> list[dict]:
             "gain": report.fmt_delta(r["forget_gain"]),
             "gain_key": _num(r["forget_gain"]),
             "missing": r["missing"],
+            "attacks": [_attack_cell(r, name) for name in ranking.attacks],
         })
     return rows
+
+
+def _attack_cell(r: pd.Series, attack: str) -> dict:
+    """The robustness cell: the largest effect of attack (sort key) with its setting; the forget
+    quality under attack in the tooltip; ``skipped: <why>`` / ``not attacked`` / ``missing`` otherwise."""
+    missing = r[f"{attack}_missing"]
+    under = report.fmt_under_attack(r, attack)
+    if pd.isna(r[f"{attack}_effect"]):
+        if missing.startswith(f"missing: no {attack} attack run"):
+            text = "not attacked"
+        elif missing:
+            text = missing if missing.startswith("skipped") else "missing"
+        else:
+            text = "-"
+        return {"text": text, "key": "", "title": missing or f"{r[f'{attack}_headline_metric']}: {under}"}
+    return {"text": report.fmt_effect(r, attack), "key": _num(r[f"{attack}_effect"]),
+            "title": f"{r[f'{attack}_headline_metric']} under attack: {under}"}
 
 
 def _method_rows(ranking: Ranking) -> list[dict]:
@@ -89,10 +114,44 @@ def _method_rows(ranking: Ranking) -> list[dict]:
         "pdr_pooled": report.fmt_pct(r["pdr_pooled"]), "pdr_pooled_key": _num(r["pdr_pooled"]),
         "pdr_last": report.fmt_pct(r["pdr_last_epoch"]), "pdr_last_key": _num(r["pdr_last_epoch"]),
         "utility_at": report.fmt_score(r["utility_at_target"]), "utility_at_key": _num(r["utility_at_target"]),
+        "attacks": [{"text": report.fmt_mean_effect(r, a), "key": _num(r[f"{a}_mean_effect"])}
+                    for a in ranking.attacks],
     } for _, r in ranking.methods.iterrows()]
 
 
-def _model_page(run: Run) -> dict:
+def _attack_details(attack: Run) -> dict:
+    """One attack submission on a model page: eligibility, and per task the headline, the largest
+    effect of attack and every ``<metric>@<setting>`` score."""
+    tasks = []
+    for name, res in sorted(attack.data["tasks"].items()):
+        fig = robustness.figures(attack, name)
+        metrics = [{
+            "name": metric, "primary": metric == res.get("primary_metric"),
+            "value": report.fmt_score(m.get("value"), *(m.get("ci95") or (None, None))),
+            "n": m.get("n"), "direction": "higher is better" if m.get("higher_is_better", True) else "lower is better",
+        } for metric, m in sorted(res.get("metrics", {}).items())]
+        tasks.append({
+            "name": name, "status": res.get("status"), "reason": res.get("reason", ""), "missing": fig.missing,
+            "headline_metric": fig.headline.metric if fig.headline else "",
+            "headline": report.fmt_score(fig.headline.value, *(fig.headline.ci95 or (None, None)))
+            if fig.headline else "-",
+            "effect": report.fmt_delta(fig.effect.value) if fig.effect else "-",
+            "effect_setting": fig.effect_setting or "", "metrics": metrics,
+            "settings": ", ".join(robustness.setting_order(res)),
+        })
+    info = attack.data.get("attack") or {}
+    eligibility = info.get("eligibility") or {}
+    return {
+        "id": run_id(attack), "name": robustness.attack_name(attack),
+        "parameters": json.dumps(info.get("parameters") or {}, sort_keys=True),
+        "eligibility": eligibility.get("reason") or ("eligibility not checked" if not eligibility.get("checked")
+                                                     else ""),
+        "submitted_at": (attack.data.get("submission") or {}).get("submitted_at", ""),
+        "config_hash": attack.data["config_hash"], "cub_version": attack.data["cub_version"], "tasks": tasks,
+    }
+
+
+def _model_page(run: Run, attacks: list[Run] | None = None) -> dict:
     tasks = []
     for name, res in sorted(run.data["tasks"].items()):
         metrics = [{
@@ -114,6 +173,7 @@ def _model_page(run: Run) -> dict:
         "seed": run.data["seed"], "python": env["python"], "platform": env.get("platform", ""),
         "packages": sorted((k, "" if v is None else v) for k, v in env["packages"].items()),
         "tasks": tasks,
+        "attacks": [_attack_details(a) for a in attacks or [] if a.model["fingerprint"] == run.model["fingerprint"]],
     }
 
 
@@ -125,6 +185,7 @@ def build_site(submissions: str | Path, out: str | Path, utility: str | None = N
     if len(set(ids.values())) != len(ids):
         raise CubError(f"two submissions in {submissions} share an id; remove the duplicate")
     utility = utility or default_utility_task(runs)
+    attack_runs = load_attack_submissions(submissions)
     out = Path(out)
     for sub in ("models", "static", "plots", "data"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -134,8 +195,10 @@ def build_site(submissions: str | Path, out: str | Path, utility: str | None = N
     sections, rankings = [], []
     for task in sorted({t for run in runs for t in run.task_names(kind="forget", completed=False)}):
         # a submission that never ran the task is not listed; one that skipped it is, as missing
-        ranking = rank_runs([run for run in runs if run.task(task) is not None], task, utility,
-                            label_by_name=True)
+        task_runs = [run for run in runs if run.task(task) is not None]
+        ranking = rank_runs(task_runs, task, utility, label_by_name=True)
+        if attack_runs:
+            ranking = robustness.attach(ranking, task_runs, attack_runs, describe=run_id)
         rankings.append(ranking)
         plot = save_tradeoff(ranking, out / "plots" / f"tradeoff-{task}.png")
         sections.append({"task": task, "ranking": ranking, "plot": f"plots/{plot.name}",
@@ -147,11 +210,12 @@ def build_site(submissions: str | Path, out: str | Path, utility: str | None = N
     utility_tasks = sorted({t for run in runs for t in run.task_names(kind="utility", completed=False)})
     utility_rows = [{"id": run_id(run), "name": run.name, "scores": [_utility_cell(run, t) for t in utility_tasks]}
                     for run in runs]
-    common = {"title": title, "readings": READINGS, "utility_task": utility}
+    common = {"title": title, "readings": READINGS, "utility_task": utility,
+              "robustness_reading": robustness.READING if attack_runs else ""}
     _write(out / "index.html", env.get_template("index.html").render(
         **common, root="", sections=sections, utility_tasks=utility_tasks, utility_rows=utility_rows))
     for run in runs:
-        page = _model_page(run)
+        page = _model_page(run, attack_runs)
         _write(out / "models" / f"{page['id']}.html",
                env.get_template("model.html").render(**common, root="../", page=page))
     for name in STATIC_FILES:

@@ -169,3 +169,112 @@ def submit(run: str | Path, to: str | Path, required: Iterable[str] | None = Non
     except OSError as exc:
         raise CubError(f"cannot write {target}: {exc}") from None
     return target
+
+
+# --- attack runs (`cub attack`): stored beside the submission of the attacked model ---------------
+ATTACKS_DIR = "attacks"  # <submissions>/attacks/*.json; `cub leaderboard build` reads them
+
+
+def _submissions_by_fingerprint(folder: Path) -> dict[str, list[dict]]:
+    """fingerprint -> the evaluate submissions in ``folder`` (their parsed documents)."""
+    found: dict[str, list[dict]] = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CubError(f"cannot read submission {path}: {exc}") from None
+        fingerprint = (doc.get("model") or {}).get("fingerprint") if isinstance(doc, dict) else None
+        if fingerprint and doc.get("kind", "evaluate") == "evaluate":
+            found.setdefault(fingerprint, []).append(doc)
+    return found
+
+
+def _sub_id(doc: dict) -> str:
+    return str((doc.get("submission") or {}).get("id") or submission_id(doc))
+
+
+def validate_attack(data: object, submissions: dict[str, list[dict]]) -> list[str]:
+    """Every reason attack result ``data`` cannot be added to a leaderboard whose evaluate
+    submissions are ``submissions`` (by fingerprint); empty when it can."""
+    errors = [f"schema: {e}" for e in schema_errors(data)]
+    if errors or not isinstance(data, dict):
+        return errors or ["schema: not a JSON object"]
+    kind = data.get("kind", "evaluate")
+    if kind != "attack":
+        return [f"kind is '{kind}': only attack results (from `cub attack`) can be submitted with submit-attack; "
+                f"submit evaluate runs with `cub leaderboard submit`"]
+    if not (data.get("attack") or {}).get("name"):
+        errors.append("no attack.name: not written by `cub attack`")
+    limit = data["config"].get("limit")
+    if limit:
+        errors.append(f"run with --limit {limit}: a submission must cover every sample of its tasks")
+    for task, n in sorted((data["config"].get("task_limits") or {}).items()):
+        errors.append(f"run with --task-limit {task}={n}: a submission must cover every sample of its tasks")
+    fingerprint = data["model"]["fingerprint"]
+    targets = submissions.get(fingerprint)
+    if not targets:
+        errors.append(f"the attacked model ({data['model']['name']}, {fingerprint}) matches no submission; "
+                      f"submit its evaluate run first with `cub leaderboard submit`")
+        return errors
+    for name, result in sorted(data["tasks"].items()):
+        info = result["task"]
+        with_task = [t for t in targets if name in (t.get("tasks") or {})]
+        if not with_task:
+            errors.append(f"task '{name}': no submission of the attacked model has a '{name}' result to compare with")
+        for target in with_task:
+            theirs = target["tasks"][name]
+            for key, what in (("version", "version"), ("data_hash", "data hash")):
+                if str(info.get(key)) != str(theirs["task"].get(key)):
+                    errors.append(f"task '{name}': {what} {info.get(key)} differs from the submission "
+                                  f"{_sub_id(target)} ({theirs['task'].get(key)})")
+    return errors
+
+
+def attack_submission_id(data: dict) -> str:
+    return f"{submission_id(data)}-{slug(data['attack']['name'], 20)}"
+
+
+def normalise_attack(data: dict, targets: list[dict], now: datetime | None = None) -> dict:
+    """The attack submission: like :func:`normalise`, plus the top-level ``attack`` block and each
+    task's ``attack`` object (per-setting health diagnostics dropped); ``submission.models`` lists
+    the ids of the attacked model's submissions."""
+    doc = {key: data[key] for key in _TOP_KEYS if key in data}
+    doc["attack"] = data["attack"]
+    doc["tasks"] = {}
+    for name, res in sorted(data["tasks"].items()):
+        task = {k: res[k] for k in (*_TASK_KEYS, "attack") if k in res}
+        if isinstance(task.get("attack"), dict) and isinstance(task["attack"].get("settings"), dict):
+            task["attack"] = {**task["attack"], "settings": {
+                s: {k: v for k, v in detail.items() if k != "health"} if isinstance(detail, dict) else detail
+                for s, detail in task["attack"]["settings"].items()}}
+        doc["tasks"][name] = task
+    doc["submission"] = {
+        "version": SUBMISSION_VERSION,
+        "id": attack_submission_id(data),
+        "submitted_at": (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "models": sorted(_sub_id(t) for t in targets),
+    }
+    return doc
+
+
+def submit_attack(run: str | Path, to: str | Path, force: bool = False) -> Path:
+    """Validate attack run ``run`` against the submissions in ``to`` and store it under
+    ``to/attacks/``; returns the file."""
+    file, data = load_results(run)
+    folder = Path(to)
+    if not folder.is_dir():
+        raise CubError(f"no submissions folder {folder}; submit the attacked model's evaluate run first")
+    submissions = _submissions_by_fingerprint(folder)
+    errors = validate_attack(data, submissions)
+    if errors:
+        raise SubmissionError(str(file), errors)
+    doc = normalise_attack(data, submissions[data["model"]["fingerprint"]])
+    target = folder / ATTACKS_DIR / f"{doc['submission']['id']}.json"
+    if target.exists() and not force:
+        raise CubError(f"{target} already exists (the same attack, model and config); pass --force to replace it")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise CubError(f"cannot write {target}: {exc}") from None
+    return target

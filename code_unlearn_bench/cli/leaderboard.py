@@ -9,7 +9,8 @@ DEFAULT_SUBMISSIONS = "leaderboard/submissions"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Validate runs into leaderboard submissions and build the static leaderboard site."
+    parser.description = ("Validate runs into leaderboard submissions (evaluate runs with submit, `cub attack` runs "
+                          "with submit-attack) and build the static leaderboard site.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     submit = actions.add_parser("submit", help="validate a run and store it as a normalised submission",
@@ -22,8 +23,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tasks that must be completed (default: at least one forget and one utility task)")
     submit.add_argument("--force", action="store_true", help="replace an existing submission of the same model+config")
 
+    attack = actions.add_parser(
+        "submit-attack", help="validate a `cub attack` run of a submitted model and store it beside its submission",
+        description="Validate ATTACK_RUN (schema, kind attack, the attacked model's fingerprint matching a submission "
+                    "in DIR, task versions and data hashes matching that submission's) and store it under "
+                    "DIR/attacks/; `cub leaderboard build` then shows its robustness figures.")
+    attack.add_argument("run", metavar="ATTACK_RUN", help="attack run directory (or its results.json)")
+    attack.add_argument("--to", default=DEFAULT_SUBMISSIONS, metavar="DIR",
+                        help="submissions folder holding the attacked model's submission "
+                             f"(default {DEFAULT_SUBMISSIONS})")
+    attack.add_argument("--force", action="store_true", help="replace an existing submission of the same attack run")
+
     build = actions.add_parser("build", help="render the static site from the submissions",
-                               description="Render a self-contained static site (no external assets).")
+                               description="Render a self-contained static site (no external assets). Attack "
+                                           "submissions under DIR/attacks/ add robustness columns.")
     build.add_argument("--submissions", default=DEFAULT_SUBMISSIONS, metavar="DIR",
                        help=f"submissions folder (default {DEFAULT_SUBMISSIONS})")
     build.add_argument("--out", required=True, metavar="DIR", help="output folder for the site")
@@ -32,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "submit-attack":
+        from code_unlearn_bench.leaderboard.submit import submit_attack
+
+        # a SubmissionError is a CubError: one line, every problem joined by "; "
+        print(f"submitted {submit_attack(args.run, args.to, force=args.force)}")
+        return 0
     if args.action == "submit":
         from code_unlearn_bench.leaderboard.submit import SubmissionError, submit
 

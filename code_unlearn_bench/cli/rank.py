@@ -12,7 +12,8 @@ Rank evaluated models on forget quality vs utility. Each RUN is a run directory 
 results.json), a results.json file, or a folder searched recursively for them. Prints PDR per
 model (every run one member of the pool) and PDR pooled per method (checkpoints grouped by
 model.lineage.method, per-model PDR averaged over the method's epochs), the Pareto front, utility
-at a fixed forget quality and gains relative to the original model."""
+at a fixed forget quality and gains relative to the original model. With --attacks, adds
+robustness columns from `cub attack` runs of the same models (joined by model fingerprint)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,23 +36,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR",
                         help="also write rank-models.csv, rank-methods.csv, rank.json and tradeoff-<task>.png")
     parser.add_argument("--no-plot", action="store_true", help="with --out: skip the PNG figures")
+    parser.add_argument("--attacks", action="extend", nargs="+", metavar="DIR_OR_RUN",
+                        help="`cub attack` runs (directories, results.json files or folders of them; repeatable): "
+                             "add per-model forget quality under attack and effect of attack, joined by model "
+                             "fingerprint, and the mean effect of attack per method")
 
 
 def compute(args: argparse.Namespace):
     """The rankings the arguments ask for (one per forget task)."""
-    from code_unlearn_bench.ranking.results import load_runs
+    from code_unlearn_bench.ranking.results import load_attack_runs, load_runs
     from code_unlearn_bench.ranking.tradeoff import default_utility_task, forget_tasks, rank_runs
 
     runs = load_runs(args.runs)
+    attack_runs = load_attack_runs(args.attacks) if getattr(args, "attacks", None) else []
     utility = args.utility or default_utility_task(runs)
     tasks = args.tasks or forget_tasks(runs)
     if utility in tasks:
         raise CubError(f"'{utility}' cannot be both the forget task and the utility task")
-    return [
+    rankings = [
         rank_runs(runs, task, utility, group_by=args.group_by, original=args.original,
                   exclude_original=args.exclude_original, forget_fraction=args.forget_fraction)
         for task in tasks
     ]
+    if attack_runs:
+        from code_unlearn_bench.ranking.robustness import attach_all
+
+        rankings = attach_all(rankings, runs, attack_runs)
+    return rankings
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.ranking.tradeoff import READINGS, Ranking
+from code_unlearn_bench.ranking.tradeoff import READINGS, ROBUSTNESS_READING, Ranking
 
 
 def fmt_score(value, low=math.nan, high=math.nan) -> str:
@@ -36,20 +36,48 @@ def _cell(value) -> Text:
     return Text("-" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value))
 
 
+def fmt_under_attack(row, attack: str) -> str:
+    """``0.697 [0.61, 0.78] (k=32)``: the attack's headline score and its setting, or the reason it is missing."""
+    value = row[f"{attack}_headline"]
+    if pd.isna(value):
+        return row[f"{attack}_missing"] or "-"
+    metric = row[f"{attack}_headline_metric"]
+    setting = f" ({metric.split('@', 1)[1]})" if "@" in metric else ""
+    return fmt_score(value, row[f"{attack}_headline_ci_low"], row[f"{attack}_headline_ci_high"]) + setting
+
+
+def fmt_effect(row, attack: str) -> str:
+    """``+0.082 (k=16)``: the largest effect of attack and its setting (``-`` when missing: the
+    reason is in the under-attack column, or the attack has no effect metric, e.g. mia)."""
+    value = row[f"{attack}_effect"]
+    if pd.isna(value):
+        return "-"
+    setting = row[f"{attack}_effect_setting"]
+    return fmt_delta(value) + (f" ({setting})" if setting else "")
+
+
+def fmt_mean_effect(row, attack: str) -> str:
+    """``+0.050 (2 attacked, 1 skipped)`` per method."""
+    counts = f"{row[f'{attack}_attacked']} attacked, {row[f'{attack}_skipped']} skipped"
+    return f"{fmt_delta(row[f'{attack}_mean_effect'])} ({counts})"
+
+
 def models_table(r: Ranking) -> Table:
     t = Table(title=f"{r.forget_task} vs {r.utility_task}: per model  ({READINGS['pdr']})", title_justify="left")
+    attack_cols = [c for a in r.attacks for c in (f"{a}: under attack", f"{a}: effect of attack (max)")]
     for col in ("#", "model", "method", "epoch", f"{r.forget_metric} [95% CI]", f"{r.utility_metric} [95% CI]",
                 "PDR per model", "dominates", "dominated by", "ties", "front", "forget gain", "utility change",
-                "missing"):
+                *attack_cols, "missing"):
         t.add_column(col, overflow="fold")
     for _, row in r.models.iterrows():
+        attack_cells = [c for a in r.attacks for c in (fmt_under_attack(row, a), fmt_effect(row, a))]
         t.add_row(*map(_cell, (
             row["rank"], row["model"] + (" (original)" if row["original"] else ""), row["group"], row["epoch"],
             fmt_score(row["forget"], row["forget_ci_low"], row["forget_ci_high"]),
             fmt_score(row["utility"], row["utility_ci_low"], row["utility_ci_high"]),
             fmt_pct(row["pdr"]), row["dominates"], row["dominated_by"], row["ties"],
             "yes" if row["pareto"] else "", fmt_delta(row["forget_gain"]), fmt_delta(row["utility_change"]),
-            row["missing"] or "",
+            *attack_cells, row["missing"] or "",
         )))
     return t
 
@@ -59,13 +87,15 @@ def methods_table(r: Ranking) -> Table:
     t = Table(title=f"{r.forget_task} vs {r.utility_task}: per method  (PDR pooled = {READINGS['pdr_pooled']})",
               title_justify="left")
     for col in ("#", "method", "checkpoints", "PDR pooled", "PDR per model (last epoch)", "best forget",
-                f"utility at forget={target} ({r.forget_fraction:.0%} of best)", "missing"):
+                f"utility at forget={target} ({r.forget_fraction:.0%} of best)",
+                *(f"{a}: mean effect of attack" for a in r.attacks), "missing"):
         t.add_column(col, overflow="fold")
     for _, row in r.methods.iterrows():
         t.add_row(*map(_cell, (
             row["rank"], row["group"] + (" (original)" if row["original"] else ""),
             f"{row['scored']}/{row['checkpoints']}", fmt_pct(row["pdr_pooled"]), fmt_pct(row["pdr_last_epoch"]),
-            fmt_score(row["best_forget"]), fmt_score(row["utility_at_target"]), row["missing"] or "",
+            fmt_score(row["best_forget"]), fmt_score(row["utility_at_target"]),
+            *(fmt_mean_effect(row, a) for a in r.attacks), row["missing"] or "",
         )))
     return t
 
@@ -77,6 +107,8 @@ def print_rankings(rankings: Sequence[Ranking], console: Console | None = None) 
         console.print(methods_table(r))
         pool = "original model in the pool" if not r.excluded_original else "original model not in the pool"
         console.print(Text(f"original: {r.original or 'none identified'} ({pool})"))
+        if r.attacks:
+            console.print(Text(f"robustness: {ROBUSTNESS_READING}"))
         for note in r.notes:
             console.print(Text(f"note: {note}"))
         console.print()

@@ -155,8 +155,8 @@ class Run:
         )
 
 
-def load_run(path: str | Path) -> Run:
-    """Load and schema-validate a results.json (``path`` is the file or its run directory)."""
+def _load_validated(path: str | Path) -> tuple[dict, Path]:
+    """Read and schema-validate a results.json (``path`` is the file or its run directory)."""
     path = Path(path)
     if not path.exists():
         raise CubError(f"no such run directory or file: {path}")
@@ -171,8 +171,24 @@ def load_run(path: str | Path) -> Run:
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise CubError(f"{file} does not match the results schema: {errors[0]}{more}")
+    return data, file
+
+
+def load_run(path: str | Path) -> Run:
+    """Load and schema-validate an evaluate results.json (``path`` is the file or its run directory)."""
+    data, file = _load_validated(path)
     if data.get("kind", "evaluate") != "evaluate":
-        raise CubError(f"{file} is an '{data['kind']}' result, not an evaluate result")
+        hint = " (attack runs go to `cub rank --attacks`)" if data["kind"] == "attack" else ""
+        raise CubError(f"{file} is an '{data['kind']}' result, not an evaluate result{hint}")
+    return Run(data, file)
+
+
+def load_attack_run(path: str | Path) -> Run:
+    """Load and schema-validate an attack results.json (``"kind": "attack"``, written by ``cub attack``)."""
+    data, file = _load_validated(path)
+    kind = data.get("kind", "evaluate")
+    if kind != "attack":
+        raise CubError(f"{file} is an '{kind}' result, not an attack result (attack runs are written by `cub attack`)")
     return Run(data, file)
 
 
@@ -203,4 +219,12 @@ def load_runs(paths: Iterable[str | Path]) -> list[Run]:
     runs = [load_run(p) for p in discover(paths)]
     if not runs:
         raise CubError("no results files given")
+    return runs
+
+
+def load_attack_runs(paths: Iterable[str | Path]) -> list[Run]:
+    """The attack runs named by ``paths`` (run directories, results files or folders of them)."""
+    runs = [load_attack_run(p) for p in discover(paths)]
+    if not runs:
+        raise CubError("no attack results files given")
     return runs

@@ -111,3 +111,54 @@ def write_demo_set(root: str | Path, utility_task: str = "humaneval") -> list[Pa
         doc = results(name, {"copyright": forget, utility_task: util}, method=method, epoch=epoch)
         dirs.append(write_run(Path(root) / name, doc))
     return dirs
+
+
+def attack_results(
+    name: str,
+    forget: Mapping[str, float] | None = None,
+    task: str = "copyright",
+    attack: str = "prefix",
+    skipped: str | None = None,
+) -> dict[str, Any]:
+    """A ``cub attack`` results.json (``"kind": "attack"``) for model ``name`` (same fingerprint as
+    :func:`results` gives it) on forget ``task``.
+
+    ``forget`` maps setting -> forget quality, baseline first (default ``k=0, k=8, k=32`` at
+    .80/.70/.60); the last setting is the headline, and ``effect_of_attack@<s>`` is the drop from
+    the baseline. ``skipped`` (a reason) records an ineligible checkpoint instead: the task
+    skipped, nothing scored."""
+    doc = results(name, {})
+    forget = dict(forget or {"k=0": 0.80, "k=8": 0.70, "k=32": 0.60})
+    settings = list(forget)
+    baseline, headline = settings[0], settings[-1]
+    kind, metric, hib, version = TASKS[task]
+    info = {"name": task, "version": version, "kind": kind, "source": "default", "data_hash": data_hash(task), "n": 20}
+    parameters = {"settings": settings}
+    if skipped is not None:
+        result: dict[str, Any] = {"status": "skipped", "reason": skipped, "task": info,
+                                  "attack": {"name": attack, "parameters": parameters, "skipped": True}}
+        eligibility = {"checked": True, "eligible": False, "reason": skipped, "min_share": 0.6}
+    else:
+        def entry(value: float, higher: bool) -> dict[str, Any]:
+            return {"value": round(value, 6), "ci95": [round(value - 0.05, 6), round(value + 0.05, 6)], "n": 20,
+                    "higher_is_better": higher}
+
+        metrics: dict[str, Any] = {}
+        detail: dict[str, Any] = {}
+        for setting, value in forget.items():
+            metrics[f"{metric}@{setting}"] = entry(value, hib)
+            detail[setting] = {"n": 20, "metrics": {metric: entry(value, hib)}}
+            if setting != baseline:
+                effect = (forget[baseline] - value) * (1 if hib else -1)
+                metrics[f"effect_of_attack@{setting}"] = detail[setting]["effect_of_attack"] = entry(effect, False)
+        result = {"status": "completed", "task": info, "mode": "generate",
+                  "protocol": {"analyzer": f"synthetic_{task}"},
+                  "primary_metric": f"{metric}@{headline}", "metrics": metrics,
+                  "attack": {"name": attack, "parameters": parameters, "attacked_metric": metric,
+                             "higher_is_better": hib, "baseline": baseline, "headline": headline, "settings": detail}}
+        eligibility = {"checked": True, "eligible": True, "reason": "eligible: keeps >= 60% of the original utility",
+                       "min_share": 0.6}
+    config = {"tasks": [task], "limit": None, "batch_size": 8, "attack": {"name": attack, "parameters": parameters}}
+    doc.update(kind="attack", config=config, config_hash=sha256(json.dumps(config, sort_keys=True)),
+               tasks={task: result}, attack={"name": attack, "parameters": parameters, "eligibility": eligibility})
+    return doc

@@ -39,6 +39,10 @@ READINGS = {
     "pdr_last_epoch": "PDR per model, one model per method: each method's last scored checkpoint "
     "against the other methods' (and the original's) representatives",
 }
+# Shown (and added to to_dict's readings) only when attack runs were joined in (ranking.robustness).
+ROBUSTNESS_READING = ("effect of attack: the largest drop of forget quality from the unattacked baseline over the "
+                      "attack's settings (positive = forgotten content came back; near 0 = robust); under attack: "
+                      "the attack's headline metric (forget quality at its strongest setting; MIA: the AUC)")
 
 
 def default_utility_task(runs: Sequence[Run]) -> str:
@@ -118,9 +122,11 @@ class Ranking:
     forget_fraction: float
     excluded_original: bool
     notes: list[str] = field(default_factory=list)
+    # attack names whose robustness columns were joined in (ranking.robustness.attach); empty = none
+    attacks: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "forget_task": self.forget_task,
             "utility_task": self.utility_task,
             "forget_metric": self.forget_metric,
@@ -137,6 +143,10 @@ class Ranking:
             "models": json.loads(self.models.to_json(orient="records")),
             "methods": json.loads(self.methods.to_json(orient="records")),
         }
+        if self.attacks:  # only with attack runs joined: the output without them is unchanged
+            out["attacks"] = self.attacks
+            out["readings"] = {**READINGS, "robustness": ROBUSTNESS_READING}
+        return out
 
 
 def rank_runs(

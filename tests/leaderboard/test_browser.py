@@ -31,6 +31,11 @@ def site(tmp_path_factory):
     lookup = lambda name: (synthetic.TASKS[name][3], synthetic.data_hash(name))  # noqa: E731
     for run in runs:
         submit.submit(run, root / "subs", lookup=lookup)
+    # robustness column: two attacked checkpoints, one skipped (hostile reason), the rest not attacked
+    for name, doc in (("prod-e3", synthetic.attack_results("prod-e3", {"k=0": 0.85, "k=8": 0.70, "k=32": 0.75})),
+                      ("ga-e2", synthetic.attack_results("ga-e2", {"k=0": 0.80, "k=32": 0.60})),
+                      ("ga-e3", synthetic.attack_results("ga-e3", skipped=HOSTILE_IMG))):
+        submit.submit_attack(synthetic.write_run(root / "attacks" / name, doc), root / "subs")
     build.build_site(root / "subs", root / "site")
     return root / "site"
 
@@ -100,6 +105,13 @@ def test_table_renders_and_sorts(driver, server):
     descending = [float(v) for v in _column(table, pdr_col)]
     assert descending == sorted(descending, reverse=True)
     assert headers[pdr_col].get_attribute("aria-sort") == "descending"
+
+    effect_col = [h.text.rstrip(" ↕↑↓") for h in headers].index("Effect of prefix attack")
+    headers[effect_col].click()
+    keys = _column(table, effect_col)
+    assert [float(k) for k in keys[:2]] == pytest.approx([0.15, 0.2]) and keys[2:] == [""] * 6  # missing last
+    headers[effect_col].click()
+    assert [float(k) for k in _column(table, effect_col)[:2]] == pytest.approx([0.2, 0.15])
 
     name_col = [h.text.rstrip(" ↕↑↓") for h in headers].index("Model")
     headers[name_col].click()

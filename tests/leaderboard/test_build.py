@@ -170,3 +170,103 @@ def test_limited_runs_are_refused():
     doc = synthetic.results("m", {"copyright": 0.5, "humaneval": 0.2})
     doc["config"]["limit"] = 5
     assert submit_mod.validate(doc) == ["run with --limit 5: a submission must cover every sample of its tasks"]
+
+
+# --- attack submissions and robustness columns ----------------------------------------------------
+HOSTILE_REASON = "<img src=x onerror=alert(2)> keeps 7% of the original utility"
+
+
+@pytest.fixture
+def attack_site(tmp_path, cub):
+    runs = synthetic.write_demo_set(tmp_path / "runs")
+    for run in runs:
+        assert cub("leaderboard", "submit", run, "--to", tmp_path / "subs")[0] == 0
+    attacks = {
+        "prod-e3": synthetic.attack_results("prod-e3", {"k=0": 0.85, "k=8": 0.70, "k=32": 0.75}),
+        "ga-e2": synthetic.attack_results("ga-e2", {"k=0": 0.80, "k=32": 0.60}),
+        "ga-e3": synthetic.attack_results("ga-e3", skipped=HOSTILE_REASON),
+    }
+    for name, doc in attacks.items():
+        code, out, err = cub("leaderboard", "submit-attack", synthetic.write_run(tmp_path / "atk" / name, doc),
+                             "--to", tmp_path / "subs")
+        assert code == 0, err
+        assert "/attacks/" in out
+    code, out, err = cub("leaderboard", "build", "--submissions", tmp_path / "subs", "--out", tmp_path / "site")
+    assert code == 0, err
+    return tmp_path / "site"
+
+
+def test_submit_attack_is_validated(tmp_path, cub):
+    run = synthetic.write_run(tmp_path / "runs" / "m1", synthetic.results("m1", {"copyright": 0.5, "humaneval": 0.2}))
+    assert cub("leaderboard", "submit", run, "--to", tmp_path / "subs")[0] == 0
+    # evaluate runs go through `submit`; attack runs are refused there
+    code, _, err = cub("leaderboard", "submit-attack", run, "--to", tmp_path / "subs")
+    assert code == 2 and "kind is 'evaluate'" in err and err.count("\n") == 1
+    atk = synthetic.write_run(tmp_path / "atk", synthetic.attack_results("m1"))
+    code, _, err = cub("leaderboard", "submit", atk, "--to", tmp_path / "subs")
+    assert code == 2 and "only evaluate results can be submitted" in err
+    # the attacked model must have a submission
+    other = synthetic.write_run(tmp_path / "other", synthetic.attack_results("someone-else"))
+    code, _, err = cub("leaderboard", "submit-attack", other, "--to", tmp_path / "subs")
+    assert code == 2 and "matches no submission" in err and "cub leaderboard submit" in err and err.count("\n") == 1
+    code, _, err = cub("leaderboard", "submit-attack", atk, "--to", tmp_path / "nowhere")
+    assert code == 2 and "no submissions folder" in err
+    # other data than the submission's, schema problems
+    doc = synthetic.attack_results("m1")
+    doc["tasks"]["copyright"]["task"]["data_hash"] = synthetic.sha256("my own data")
+    code, _, err = cub("leaderboard", "submit-attack", synthetic.write_run(tmp_path / "d", doc),
+                       "--to", tmp_path / "subs")
+    assert code == 2 and "task 'copyright': data hash" in err and "differs from the submission" in err
+    doc = synthetic.attack_results("m1")
+    doc["model"]["fingerprint"] = "md5:nope"
+    code, _, err = cub("leaderboard", "submit-attack", synthetic.write_run(tmp_path / "s", doc),
+                       "--to", tmp_path / "subs")
+    assert code == 2 and "schema: at model.fingerprint" in err
+    # accepted once; again only with --force
+    code, out, err = cub("leaderboard", "submit-attack", atk, "--to", tmp_path / "subs")
+    assert code == 0, err
+    stored = json.loads(next((tmp_path / "subs" / "attacks").glob("*.json")).read_text())
+    assert stored["kind"] == "attack" and stored["submission"]["models"] == [
+        p.stem for p in (tmp_path / "subs").glob("*.json")]
+    assert cub("leaderboard", "submit-attack", atk, "--to", tmp_path / "subs")[0] == 2
+    assert cub("leaderboard", "submit-attack", atk, "--to", tmp_path / "subs", "--force")[0] == 0
+
+
+def test_robustness_column_is_sortable_and_escaped(attack_site):
+    html = (attack_site / "index.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
+    assert parse(attack_site / "index.html").tags.count("script") == 1
+    section = html[html.index('<section id="task-copyright">'):]
+    assert '<th data-type="number" title="largest effect of the prefix attack' in section
+    assert ">Effect of prefix attack</th>" in section and ">Mean effect of prefix attack</th>" in section
+    # one cell per model row: the effect (sort key = value), skipped with its reason, or not attacked
+    prod = re.search(r'<td data-sort="prod-e3">.*?</tr>', section, re.S).group(0)
+    assert re.search(r'<td data-sort="0\.15\d*" title="forget_quality@k=32 under attack: 0\.750 \[0\.700, 0\.800\] '
+                     r'\(k=32\)">\+0\.150 \(k=8\)</td>', prod), prod
+    ga3 = re.search(r'<td data-sort="ga-e3">.*?</tr>', section, re.S).group(0)
+    assert '<td data-sort="" title="skipped: &lt;img' in ga3 and ">skipped: &lt;img src=x" in ga3
+    ga1 = re.search(r'<td data-sort="ga-e1">.*?</tr>', section, re.S).group(0)
+    assert '<td data-sort="" title="missing: no prefix attack run of this model">not attacked</td>' in ga1
+    data = json.loads((attack_site / "data" / "leaderboard.json").read_text())
+    assert data["rankings"][0]["attacks"] == ["prefix"]
+    assert not any("/" in note for note in data["rankings"][0]["notes"])  # no builder-local paths
+
+
+def test_model_page_shows_attack_details(attack_site):
+    pages = sorted((attack_site / "models").glob("*.html"))
+    assert len(pages) == 7  # attack submissions get no page of their own
+    prod = next(p for p in pages if p.name.startswith("prod-e3-"))
+    text = " ".join(parse(prod).text)
+    for expected in ("Attacks", "prefix on copyright", "eligible: keeps >= 60% of the original utility",
+                     "forget_quality@k=32", "0.750 [0.700, 0.800]", "+0.150", "(k=8)", "effect_of_attack@k=8",
+                     "k=0, k=8, k=32"):
+        assert expected in text, expected
+    ga3 = next(p for p in pages if p.name.startswith("ga-e3-")).read_text(encoding="utf-8")
+    assert "<img src=x" not in ga3 and "skipped: &lt;img src=x onerror=alert(2)&gt;" in ga3
+    plain = next(p for p in pages if p.name.startswith("ga-e1-")).read_text(encoding="utf-8")
+    assert 'id="attacks"' not in plain
+
+
+def test_site_without_attacks_has_no_robustness_column(site):
+    html = (site / "index.html").read_text(encoding="utf-8")
+    assert "Effect of" not in html and "Robustness" not in html
