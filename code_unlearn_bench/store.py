@@ -136,11 +136,3 @@ class RunStore:
     # -- results -------------------------------------------------------------------------------
     def write_results(self, results: dict[str, Any]) -> None:
         atomic_write_text(self.results_path, dump_json(results))
-
-    def read_results(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.results_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CubError(f"'{self.root}' has no {RESULTS}") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CubError(f"unreadable {self.results_path}: {exc}") from None

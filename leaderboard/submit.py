@@ -160,9 +160,13 @@ def submit(run: str | Path, to: str | Path, required: Iterable[str] | None = Non
     if errors:
         raise SubmissionError(str(file), errors)
     doc = normalise(data)
-    target = Path(to) / f"{doc['submission']['id']}.json"
+    return _store(doc, Path(to) / f"{doc['submission']['id']}.json", force, "the same model and config")
+
+
+def _store(doc: dict, target: Path, force: bool, what: str) -> Path:
+    """Write a normalised submission; an existing one is replaced only with ``force``."""
     if target.exists() and not force:
-        raise CubError(f"{target} already exists (the same model and config); pass --force to replace it")
+        raise CubError(f"{target} already exists ({what}); pass --force to replace it")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -269,12 +273,5 @@ def submit_attack(run: str | Path, to: str | Path, force: bool = False) -> Path:
     if errors:
         raise SubmissionError(str(file), errors)
     doc = normalise_attack(data, submissions[data["model"]["fingerprint"]])
-    target = folder / ATTACKS_DIR / f"{doc['submission']['id']}.json"
-    if target.exists() and not force:
-        raise CubError(f"{target} already exists (the same attack, model and config); pass --force to replace it")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise CubError(f"cannot write {target}: {exc}") from None
-    return target
+    return _store(doc, folder / ATTACKS_DIR / f"{doc['submission']['id']}.json", force,
+                  "the same attack, model and config")
