@@ -35,32 +35,6 @@ def sb(request):
     sandbox.close()
 
 
-def marker() -> str:
-    # a sleep duration nobody else uses: 1000.<random digits>
-    return f"1000.{uuid.uuid4().int % 10**12:012d}"
-
-
-def processes_with(text: str) -> list[int]:
-    """Pids of live (non-zombie) processes whose command line contains ``text``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmd and state != "Z":
-            found.append(int(entry))
-    return found
-
-
-def assert_nothing_left(mark: str) -> None:
-    deadline = time.monotonic() + 3  # the kernel tears a pid namespace down asynchronously
-    while processes_with(mark) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert processes_with(mark) == []
 
 
 def run1(sb, code: str, limits: Limits = FAST):
@@ -108,8 +82,7 @@ def test_home_directory_is_not_readable(sb):
         secret.unlink()
 
 
-def test_nproc_limit_bites(sb):
-    mark = marker()
+def test_nproc_limit_bites(sb, mark, no_leftovers):
     code = (f"import os\nn = 0\nfor _ in range(100):\n    try:\n        pid = os.fork()\n"
             f"    except OSError:\n        break\n    if pid == 0:\n"
             f"        os.execv('/bin/sleep', ['sleep', '{mark}'])\n    n += 1\n"
@@ -117,12 +90,11 @@ def test_nproc_limit_bites(sb):
     res = run1(sb, code)
     assert res.passed, res.reason
     assert 0 < int(res.stdout.split()[1]) < FAST.nproc
-    assert_nothing_left(mark)
+    no_leftovers(mark)
 
 
-def test_fork_bomb_is_contained(sb):
-    test_nproc_limit_bites(sb)  # never run an unbounded bomb on a sandbox that does not limit it
-    mark = marker()
+def test_fork_bomb_is_contained(sb, mark, no_leftovers):
+    test_nproc_limit_bites(sb, mark, no_leftovers)  # never run an unbounded bomb on a sandbox that does not limit it
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     # re-exec with the marker in argv so leftovers are recognisable in /proc
     code = f"import os, sys\nos.execv(sys.executable, [sys.executable, '-c', {bomb!r}, '{mark}'])\n"
@@ -130,7 +102,7 @@ def test_fork_bomb_is_contained(sb):
     res = run1(sb, code, Limits(timeout_s=2, memory_mb=256, nproc=16))
     assert res.status == "timeout" and "limit" in res.reason
     assert time.monotonic() - start < 8
-    assert_nothing_left(mark)
+    no_leftovers(mark)
 
 
 def test_memory_bombs_are_oom(sb):
@@ -157,8 +129,7 @@ def test_output_flood_is_cut(sb):
     assert res.status == "failed" and "File too large" in res.reason
 
 
-def test_killing_the_parent_is_contained(sb):
-    mark = marker()
+def test_killing_the_parent_is_contained(sb, mark, no_leftovers):
     code = (f"import os, signal, subprocess\n"
             f"subprocess.Popen(['/bin/sleep', '{mark}'])\n"
             f"os.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)\n"
@@ -167,17 +138,16 @@ def test_killing_the_parent_is_contained(sb):
     res = run1(sb, code)
     assert res.status in ("failed", "timeout") and res.reason
     assert time.monotonic() - start < 10
-    assert_nothing_left(mark)
+    no_leftovers(mark)
 
 
-def test_daemonised_children_do_not_survive(sb):
-    mark = marker()
+def test_daemonised_children_do_not_survive(sb, mark, no_leftovers):
     code = (f"import os\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
             f"        os.execv('/bin/sleep', ['sleep', '{mark}'])\n    os._exit(0)\n"
             f"os.wait()\nprint('parent done')\n")
     res = run1(sb, code)
     assert res.passed and "parent done" in res.stdout
-    assert_nothing_left(mark)
+    no_leftovers(mark)
 
 
 def test_parallel_runs_keep_order_and_statuses(sb):

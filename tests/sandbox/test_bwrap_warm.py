@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -28,32 +27,6 @@ if shutil.which("bwrap") is None:
 from code_unlearn_bench.sandbox.bwrap import BwrapSandbox  # noqa: E402
 
 
-def marker() -> str:
-    # a sleep duration nobody else uses: 1000.<random digits>
-    return f"1000.{uuid.uuid4().int % 10**12:012d}"
-
-
-def processes_with(text: str) -> list[int]:
-    """Pids of live (non-zombie) processes whose command line contains ``text``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmd and state != "Z":
-            found.append(int(entry))
-    return found
-
-
-def assert_nothing_left(mark: str) -> None:
-    deadline = time.monotonic() + 3
-    while processes_with(mark) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert processes_with(mark) == []
 
 FAST = Limits(timeout_s=3, memory_mb=256, nproc=16)
 # prints the sandbox's pid namespace: equal in two programs = the same warm sandbox
@@ -102,8 +75,7 @@ def test_files_of_one_program_are_gone_for_the_next(sb):
     assert ns_of(a) == ns_of(b)  # wiped in place, not by starting over
 
 
-def test_background_processes_of_one_program_are_gone_for_the_next(sb):
-    mark = marker()
+def test_background_processes_of_one_program_are_gone_for_the_next(sb, mark, no_leftovers):
     starter = NS + (
         "import os, subprocess\n"
         f"subprocess.Popen(['/bin/sleep', '{mark}'])\n"
@@ -119,7 +91,7 @@ def test_background_processes_of_one_program_are_gone_for_the_next(sb):
     )
     a, b = in_order(sb, starter, checker)
     assert ns_of(a) == ns_of(b)
-    assert_nothing_left(mark)
+    no_leftovers(mark)
 
 
 def test_environment_and_module_state_do_not_leak(sb):
