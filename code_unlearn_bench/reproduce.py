@@ -206,29 +206,27 @@ class Pipeline:
             for ck in ckpts:
                 name = f"{m}-{Path(ck).name}"
                 self._step(f"evaluate/{name}", lambda ck=ck, name=name: self.evaluate(ck, name))
-        ranking = self._step("rank", self.rank)
         self._step("attack", lambda: self.attack(checkpoints))
-        self._step("rank/robustness", self.rank_robustness)
+        ranking = self._step("rank", self.rank)
         self._step("leaderboard", self.leaderboard)
         report = self._step("report", lambda: self.report(ranking))
         return {"report": report, "timings": self.state["timings"]}
 
     def rank(self) -> dict[str, Any]:
-        from code_unlearn_bench.ranking.results import load_runs
+        """PDR tables and the trade-off plot, with the attacks' robustness columns."""
         from code_unlearn_bench.ranking.report import write_outputs
+        from code_unlearn_bench.ranking.results import load_attack_runs, load_runs
+        from code_unlearn_bench.ranking.robustness import attach_all
         from code_unlearn_bench.ranking.tradeoff import rank_runs
 
         runs = load_runs([self.root / "eval"])
         utility = self.p.utility_tasks[0]
         rankings = [rank_runs(runs, self.p.forget_task, utility, group_by="method",
                               original=str(self.root / "eval" / "learned"))]
+        if (self.root / "attack").is_dir():
+            rankings = attach_all(rankings, runs, load_attack_runs([self.root / "attack"]))
         write_outputs(rankings, self.root / "rank")
         return rankings[0].to_dict()
-
-    def rank_robustness(self) -> None:
-        """The rank tables again, with the attacks' robustness columns (after the attack step)."""
-        self._cub("rank", self.root / "eval", "--original", self.root / "eval" / "learned",
-                  "--attacks", self.root / "attack", "--out", self.root / "rank", "--format", "csv")
 
     def attack(self, checkpoints: dict[str, list[str]]) -> dict[str, Any]:
         """Prefix injection on the checkpoints that keep enough utility (the paper: >= 60% of the

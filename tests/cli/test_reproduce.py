@@ -27,6 +27,7 @@ def test_pipeline_outputs(reproduced):
     report = (reproduced / "REPORT.md").read_text()
     assert "| task | GA | PROD |" in report and "(paper, CodeLlama-7B) | 15.3 | 41.8 |" in report
     assert (reproduced / "rank" / "tradeoff-copyright.png").stat().st_size > 1000
+    assert "prefix_effect" in (reproduced / "rank" / "rank-models.csv").read_text()  # robustness columns
     assert (reproduced / "site" / "index.html").exists()
     ranking = done["rank"]
     assert {m["group"] for m in ranking["methods"]} >= {"ga", "prod"}
