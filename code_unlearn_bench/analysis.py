@@ -70,12 +70,14 @@ class Analyzer:
 
 
 class AnalysisContext:
-    """What an analyzer may need beyond samples: the model's tokenizer (or None when re-scoring
-    without the model if the analyzer does not need it), config, cache dir, sandbox options."""
+    """What an analyzer may need beyond samples: the model's tokenizer, the run config (sandbox
+    options among it), the cache dir, the task and its generation settings (None in
+    loglikelihood mode)."""
 
-    def __init__(self, tokenizer=None, config=None, cache_dir=None, env=None, quiet: bool = False):
+    def __init__(self, tokenizer=None, config=None, cache_dir=None, env=None, task=None, generation=None):
         self.tokenizer = tokenizer
         self.config = config
         self.cache_dir = cache_dir
         self.env = env
-        self.quiet = quiet
+        self.task = task
+        self.generation = generation

@@ -148,8 +148,6 @@ def generate_task(store: RunStore, manifest: dict[str, Any], pt: PreparedTask, h
         store.write_manifest(manifest)
         if progress:
             progress.advance(task.name, len(chunk))
-    if progress:
-        progress.finish(task.name)
 
 
 def score_task(store: RunStore, manifest: dict[str, Any], pt: PreparedTask, tokenizer_fn: Callable,
@@ -169,9 +167,8 @@ def score_task(store: RunStore, manifest: dict[str, Any], pt: PreparedTask, toke
     from code_unlearn_bench.env import get_env
 
     env = get_env()
-    context = AnalysisContext(tokenizer=tokenizer_fn(), config=config, cache_dir=env.cache_dir, env=env)
-    context.generation = task.generation_settings(config) if task.mode == "generate" else None
-    context.task = task
+    context = AnalysisContext(tokenizer=tokenizer_fn(), config=config, cache_dir=env.cache_dir, env=env, task=task,
+                              generation=task.generation_settings(config) if task.mode == "generate" else None)
     analyzer.prepare(context)
     scores = analyzer.score(pt.samples, records)
     if len(scores) != len(records):

@@ -88,10 +88,6 @@ class Task:
     def num_samples(self, config=None) -> int:
         return int(getattr(config, "num_samples", None) or self.generation.get("num_samples", 1))
 
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "kind": self.kind, "loader": self.loader,
-                "analyzer": self.analyzer, "mode": self.mode, "loader_options": self.loader_options,
-                "generation": self.generation, "analyzer_options": self.analyzer_options}
 
 
 def _parse_spec(filename: str, text: str) -> Task:

@@ -42,9 +42,6 @@ class TaskProgress:
         speed = task.speed
         p.update(self._ids[name], rate=f"{speed:.2f} samples/s" if speed else "")
 
-    def finish(self, name: str) -> None:
-        pass
-
     def stop(self) -> None:
         if self._progress is not None:
             self._progress.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 
@@ -39,7 +39,6 @@ class ModelInfo:
     fingerprint: str
     base_model: str | None = None  # PEFT adapters: the base model
     lineage: dict[str, Any] | None = None  # cub_checkpoint.json written by `cub unlearn`/`cub learn`
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         out = {"spec": self.spec, "path": self.path, "name": self.name, "format": self.format,
