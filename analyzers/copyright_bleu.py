@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from code_unlearn_bench.analysis import Analyzer, metric
+from code_unlearn_bench.analyzer_base import AnalysisContext, Analyzer, GenerationRecord, metric
 from code_unlearn_bench.bleu import PROTOCOLS, text_bleu, token_bleu
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.samples import Sample
@@ -35,17 +35,16 @@ class CopyrightBleu(Analyzer):
                 "generation_budget_tokens": self.budget,
                 "forget_quality": "1 - BLEU"}
 
-    def prepare(self, context) -> None:
+    def prepare(self, context: AnalysisContext) -> None:
         self.tokenizer = context.tokenizer
-        settings = getattr(context, "generation", None)
-        self.budget = settings.max_new_tokens if settings is not None else None
+        self.budget = context.generation.max_new_tokens if context.generation is not None else None
         if self.tokenizer is None and (self.bleu_protocol == "reference" or self.truncate_reference):
             raise CubError("copyright scoring needs the model's tokenizer")
 
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def score(self, samples: Sequence[Sample], records: Sequence[dict]) -> list[dict[str, Any]]:
+    def score(self, samples: Sequence[Sample], records: Sequence[GenerationRecord]) -> list[dict[str, Any]]:
         out = []
         for sample, record in zip(samples, records):
             completion = record["completion"]

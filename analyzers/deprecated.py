@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Sequence
 
-from code_unlearn_bench.analysis import Analyzer, metric
+from code_unlearn_bench.analyzer_base import Analyzer, GenerationRecord, metric
 from code_unlearn_bench.samples import Sample
 
 
@@ -43,7 +43,7 @@ class DeprecatedApi(Analyzer):
                 "forget_quality": "1 - exact-match rate on the forget (deprecated) split",
                 "retain": "exact-match rate on the retain (current API) split, higher is better"}
 
-    def score(self, samples: Sequence[Sample], records: Sequence[dict]) -> list[dict[str, Any]]:
+    def score(self, samples: Sequence[Sample], records: Sequence[GenerationRecord]) -> list[dict[str, Any]]:
         out = []
         for sample, record in zip(samples, records):
             hit = exact_match(record.get("completion", ""), sample.reference)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from code_unlearn_bench.analysis import Analyzer, metric
+from code_unlearn_bench.analyzer_base import Analyzer, GenerationRecord, metric
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.samples import Sample
 
@@ -27,10 +27,10 @@ class HeldoutLoss(Analyzer):
         return {"analyzer": self.name, "metric": "mean over samples of the continuation's mean token NLL (nats)",
                 "higher_is_better": False, **self.options}
 
-    def score(self, samples: Sequence[Sample], records: Sequence[dict]) -> list[dict[str, Any]]:
+    def score(self, samples: Sequence[Sample], records: Sequence[GenerationRecord]) -> list[dict[str, Any]]:
         out = []
         for sample, rec in zip(samples, records):
-            ll = rec.get("loglikelihood") if isinstance(rec, dict) else None
+            ll = rec.get("loglikelihood")
             if not ll or "sum" not in ll or "n_tokens" not in ll:
                 raise CubError(f"heldout_loss: record of '{sample.id}' has no loglikelihood "
                                f"(the task must use mode: loglikelihood)")

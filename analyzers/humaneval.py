@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from code_unlearn_bench.analysis import Analyzer, metric
+from code_unlearn_bench.analyzer_base import AnalysisContext, Analyzer, GenerationRecord, metric
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.loaders.humaneval import check_program
 from code_unlearn_bench.samples import Sample
@@ -65,16 +65,14 @@ class HumanEvalAnalyzer(Analyzer):
         self.self_check = None
         self.prompt_format = None
 
-    def prepare(self, context) -> None:
+    def prepare(self, context: AnalysisContext) -> None:
         from code_unlearn_bench.sandbox import default_workers, get_sandbox, self_check
 
-        cfg = getattr(context, "config", None)
-        if not getattr(cfg, "allow_code_execution", False):
+        if not context.allow_code_execution:
             raise CubError("humaneval executes model-generated code; pass --allow-code-execution to run it")
-        self.workers = getattr(cfg, "exec_workers", None) or default_workers()
-        self.sandbox = get_sandbox(getattr(cfg, "sandbox", None) or "auto",
-                                   allow_unsafe_execution=bool(getattr(cfg, "allow_unsafe_execution", False)),
-                                   quiet=bool(getattr(context, "quiet", False)))
+        self.workers = context.exec_workers or default_workers()
+        self.sandbox = get_sandbox(context.sandbox, allow_unsafe_execution=context.allow_unsafe_execution,
+                                   quiet=context.quiet)
         self.self_check = self_check(self.sandbox, self.workers)
 
     def limits(self):
@@ -95,16 +93,11 @@ class HumanEvalAnalyzer(Analyzer):
             "sandbox": self.sandbox.describe() if self.sandbox is not None else None,
         }
 
-    def score(self, samples: Sequence[Sample], records: Sequence[Any]) -> list[dict[str, Any]]:
+    def score(self, samples: Sequence[Sample], records: Sequence[GenerationRecord]) -> list[dict[str, Any]]:
         if self.sandbox is None:
             raise CubError("humaneval: prepare() must run before score()")
         self.prompt_format = _prompt_format(samples)
-        per_sample: list[list[str]] = []
-        for rec in records:
-            if isinstance(rec, str):
-                per_sample.append([rec])
-            else:
-                per_sample.append(list(rec.get("completions") or [rec.get("completion", "")]))
+        per_sample = [list(rec.get("completions") or [rec.get("completion", "")]) for rec in records]
         programs, owner = [], []
         for i, (sample, comps) in enumerate(zip(samples, per_sample)):
             for c in comps:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -102,8 +100,9 @@ class EvalConfig:
         return {k: v for k, v in self.to_json().items() if k not in _EXECUTION_ONLY}
 
     def identity_hash(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
-        return "sha256:" + hashlib.sha256(blob).hexdigest()
+        from code_unlearn_bench.results import hash_json
+
+        return hash_json(self.identity())
 
     def limit_for(self, task: str) -> int | None:
         return self.task_limits.get(task, self.limit)

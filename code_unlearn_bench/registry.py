@@ -1,8 +1,17 @@
-"""Lazy, convention-based registries.
+"""The plugin registry pattern used for every extension point.
 
 A registry maps a short name to ``"module.path:attribute"``; the module is imported only when the
 name is resolved, so heavy backends (vLLM, torch training code) cost nothing until chosen.
-Unknown names raise a one-line :class:`CubError` with a "did you mean" suggestion.
+Unknown names raise a one-line :class:`CubError` with a "did you mean" suggestion; a
+``"package.module:attr"`` name loads a plug-in from outside the package.
+
+* :class:`LazyRegistry`: an explicit table, one line per plugin (model backends, sandboxes,
+  attacks). Order matters there (help texts, sandbox fallback order).
+* :class:`PackageRegistry`: by convention, one module per plugin in a package (loaders,
+  analyzers, unlearning methods): adding the file is registering it.
+
+Task specs (YAML files, :mod:`code_unlearn_bench.task_spec`) are data, not code, and are found
+the same way as a PackageRegistry's modules.
 """
 
 from __future__ import annotations
@@ -36,41 +45,54 @@ def import_object(target: str) -> Any:
         raise CubError(f"'{module_name}' has no attribute '{attr}'") from None
 
 
-class LazyRegistry:
-    """name -> "module:attr"; entries may also be given as a full "module:attr" path."""
+class Registry:
+    """name -> ``"module:attr"`` target, resolved lazily; subclasses say where names come from."""
 
-    def __init__(self, kind: str, entries: dict[str, str]):
+    def __init__(self, kind: str):
         self.kind = kind
-        self._entries = dict(entries)
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        raise NotImplementedError
 
-    def register(self, name: str, target: str) -> None:
-        self._entries[name] = target
+    def _target_of(self, name: str) -> str:
+        raise NotImplementedError
 
     def __contains__(self, name: str) -> bool:
-        return name in self._entries
+        return name in self.names()
 
     def target(self, name: str) -> str:
-        if name in self._entries:
-            return self._entries[name]
+        if name in self:
+            return self._target_of(name)
         if ":" in name:  # a user-supplied plug-in path
             return name
-        raise CubError(f"unknown {self.kind} '{name}' {did_you_mean(name, self._entries)}")
+        raise CubError(f"unknown {self.kind} '{name}' {did_you_mean(name, self.names())}")
 
     def load(self, name: str) -> Any:
         return import_object(self.target(name))
 
 
-class PackageRegistry:
-    """Registry by convention: name ``x`` -> module ``<package>.x``, attribute ``attr``.
+class LazyRegistry(Registry):
+    """An explicit table: name -> "module:attr", in registration order."""
 
-    Adding an entry is adding one file to the package; no central list to edit.
-    """
+    def __init__(self, kind: str, entries: dict[str, str]):
+        super().__init__(kind)
+        self._entries = dict(entries)
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def register(self, name: str, target: str) -> None:
+        self._entries[name] = target
+
+    def _target_of(self, name: str) -> str:
+        return self._entries[name]
+
+
+class PackageRegistry(Registry):
+    """By convention: name ``x`` -> module ``<package>.x``, attribute ``attr`` (one file per entry)."""
 
     def __init__(self, kind: str, package: str, attr: str):
-        self.kind = kind
+        super().__init__(kind)
         self.package = package
         self.attr = attr
 
@@ -80,9 +102,5 @@ class PackageRegistry:
         pkg = importlib.import_module(self.package)
         return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
 
-    def load(self, name: str) -> Any:
-        if ":" in name:
-            return import_object(name)
-        if name not in self.names():
-            raise CubError(f"unknown {self.kind} '{name}' {did_you_mean(name, self.names())}")
-        return import_object(f"{self.package}.{name}:{self.attr}")
+    def _target_of(self, name: str) -> str:
+        return f"{self.package}.{name}:{self.attr}"

@@ -5,10 +5,11 @@ original, the learned model and every checkpoint on the forget task and utility 
 (both readings) -> attack the eligible checkpoints (prefix injection) -> trade-off plots, a
 Table-1-shaped PDR table and a leaderboard site.
 
-Every step is an ordinary `cub` command run in-process on a fixed directory layout; each is
-resumable on its own (training resumes after the last saved epoch, evaluation after the last
-saved sample), and a finished step leaves a marker in ``state.json``, so rerunning the same
-command continues where it stopped.
+Every step is a library call on typed inputs (a TrainConfig, an EvalConfig, attack settings)
+built from the preset, on a fixed directory layout, so a step can run in another process or on
+another GPU. Each is resumable on its own (training resumes after the last saved epoch,
+evaluation after the last saved sample), and a finished step leaves a marker in
+``state.json``, so rerunning the same command continues where it stopped.
 """
 
 from __future__ import annotations
@@ -17,10 +18,17 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.store import atomic_write_text, dump_json
+
+if TYPE_CHECKING:
+    from code_unlearn_bench.attacks.eligibility import EligibilityInputs
+    from code_unlearn_bench.attacks.prefix import PrefixSettings
+    from code_unlearn_bench.unlearn.method import Method
+    from code_unlearn_bench.unlearn.trainer import TrainConfig
 
 METHODS = ("ga", "dpo", "npo", "flat", "prod")  # the paper's column order
 
@@ -38,10 +46,10 @@ class Preset:
     utility_limit: int | None = None
     utility_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     methods: tuple[str, ...] = METHODS
-    learn: dict[str, Any] = field(default_factory=dict)  # cub learn flags
-    unlearn: dict[str, Any] = field(default_factory=dict)  # cub unlearn flags (all methods)
-    method_flags: dict[str, dict[str, Any]] = field(default_factory=dict)
-    eval_flags: dict[str, Any] = field(default_factory=dict)  # cub evaluate flags
+    learn: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields of `cub learn`
+    unlearn: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields of `cub unlearn` (all methods)
+    method_flags: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> hyper-parameters
+    eval_flags: dict[str, Any] = field(default_factory=dict)  # EvalConfig fields of `cub evaluate`
     attack_k: tuple[int, ...] = (0, 16, 32)
     attack_utility_share: float = 0.6
     attack_last_epoch_only: bool = True
@@ -79,11 +87,53 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def _flags(d: dict[str, Any]) -> list[str]:
-    out = []
-    for k, v in d.items():
-        out += [f"--{k.replace('_', '-')}", str(v)]
-    return out
+def _fields(d: dict[str, Any]) -> dict[str, Any]:
+    """Preset keys as config field names (the presets spell them as the CLI flags)."""
+    return {k.replace("-", "_"): v for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class ForgetTask:
+    """The forget task as every step sees it: one spelling for learn, unlearn, evaluate, attack."""
+
+    name: str
+    data: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+
+
+# -- steps: functions of typed inputs (each may run in a process of its own) -------------------
+def train_step(config: "TrainConfig", method: "Method") -> list[str]:
+    """`cub learn` / `cub unlearn`: the checkpoint dirs, one per epoch."""
+    from code_unlearn_bench.unlearn.trainer import train
+
+    train(config, method)
+    return [str(p) for p in sorted(Path(config.output_dir).glob("epoch-*"))]
+
+
+def evaluate_step(config: EvalConfig) -> str:
+    """`cub evaluate`: the run dir."""
+    from code_unlearn_bench.evaluation import evaluate
+    from code_unlearn_bench.ui import UI
+
+    ui = UI(quiet=config.quiet)
+    try:
+        evaluate(config, ui=ui)
+    finally:
+        ui.close()
+    return config.output_dir
+
+
+def prefix_attack_step(config: EvalConfig, settings: "PrefixSettings", eligibility: "EligibilityInputs") -> dict:
+    """`cub attack prefix`: its results (or the recorded skip of an ineligible checkpoint)."""
+    from code_unlearn_bench.attacks.attack_run import run_attack
+    from code_unlearn_bench.ui import UI
+
+    ui = UI(quiet=config.quiet)
+    try:
+        return run_attack("prefix", settings, config, eligibility, ui=ui)
+    finally:
+        ui.close()
 
 
 class Pipeline:
@@ -123,13 +173,6 @@ class Pipeline:
         self._save_state()
         return self.state["done"][key]
 
-    def _cub(self, *argv: str) -> None:
-        from code_unlearn_bench.cli import main
-
-        code = main([str(a) for a in argv])
-        if code != 0:
-            raise CubError(f"step failed (exit {code}): cub {' '.join(map(str, argv[:3]))} ...")
-
     # -- steps ---------------------------------------------------------------------------------
     def base_model(self) -> str:
         if self.p.model != "tiny":
@@ -143,19 +186,23 @@ class Pipeline:
                                      steps=120)
         return str(path)
 
-    def _task_flags(self) -> list[str]:
-        flags = ["--task", self.p.forget_task]
-        if self.p.forget_data:
-            flags += ["--data", self.p.forget_data]
-        for k, v in self.p.forget_options.items():
-            flags += ["--task-option", f"{k}={v}"]
-        if self.p.forget_limit:
-            flags += ["--limit", str(self.p.forget_limit)]
-        return flags
+    @property
+    def forget(self) -> ForgetTask:
+        return ForgetTask(self.p.forget_task, self.p.forget_data, dict(self.p.forget_options), self.p.forget_limit)
+
+    def train_config(self, model: str, out: Path, method: str, settings: dict[str, Any]) -> "TrainConfig":
+        from code_unlearn_bench.unlearn.trainer import TrainConfig
+
+        f = self.forget
+        return TrainConfig(model=model, task=f.name, output_dir=str(out), method=method, data=f.data,
+                           task_options=dict(f.options), limit=f.limit, **_fields(settings))
 
     def learn(self, base: str) -> str:
+        from code_unlearn_bench.unlearn.finetune import FineTune
+
+        method = FineTune()
         out = self.root / "learned"
-        self._cub("learn", "--model", base, "--output-dir", out, *self._task_flags(), *_flags(self.p.learn))
+        train_step(self.train_config(base, out, method.name, self.p.learn), method)
         return str(self._last_epoch(out))
 
     @staticmethod
@@ -166,33 +213,27 @@ class Pipeline:
         return epochs[-1]
 
     def unlearn(self, method: str, learned: str) -> list[str]:
-        out = self.root / "unlearn" / method
-        flags = {**self.p.unlearn, **self.p.method_flags.get(method, {})}
-        self._cub("unlearn", "--method", method, "--model", learned, "--output-dir", out,
-                  *self._task_flags(), *_flags(flags))
-        return [str(p) for p in sorted(out.glob("epoch-*"))]
+        from code_unlearn_bench.unlearn.methods import get_method
+
+        m = get_method(method)(**self.p.method_flags.get(method, {}))
+        return train_step(self.train_config(learned, self.root / "unlearn" / method, m.name, self.p.unlearn), m)
+
+    def eval_config(self, model: str, out: Path) -> EvalConfig:
+        f = self.forget
+        tasks = [f.name, *self.p.utility_tasks]
+        options = {t: dict(o) for t, o in self.p.utility_options.items()}
+        if f.options:
+            options[f.name] = dict(f.options)
+        limits = {t: self.p.utility_limit for t in self.p.utility_tasks} if self.p.utility_limit else {}
+        if f.limit:
+            limits[f.name] = f.limit
+        return EvalConfig.from_dict({
+            "model": model, "tasks": tasks, "output_dir": str(out), "data": {f.name: f.data} if f.data else {},
+            "task_options": options, "task_limits": limits, "allow_code_execution": self.p.allow_code_execution,
+            "quiet": self.quiet, **_fields(self.p.eval_flags)})
 
     def evaluate(self, model: str, name: str, group: str = "eval") -> str:
-        out = self.root / group / name
-        tasks = [self.p.forget_task, *self.p.utility_tasks]
-        argv = ["evaluate", "--model", model, "--tasks", ",".join(tasks), "--output-dir", out]
-        if self.p.forget_data:
-            argv += ["--data", f"{self.p.forget_task}={self.p.forget_data}"]
-        for k, v in self.p.forget_options.items():
-            argv += ["--task-option", f"{self.p.forget_task}:{k}={v}"]
-        for t, opts in self.p.utility_options.items():
-            argv += [x for k, v in opts.items() for x in ("--task-option", f"{t}:{k}={v}")]
-        if self.p.allow_code_execution:
-            argv.append("--allow-code-execution")
-        if self.quiet:
-            argv.append("--quiet")
-        argv += _flags(self.p.eval_flags)
-        if self.p.forget_limit:
-            argv += ["--task-limit", f"{self.p.forget_task}={self.p.forget_limit}"]
-        if self.p.utility_limit:
-            argv += [x for t in self.p.utility_tasks for x in ("--task-limit", f"{t}={self.p.utility_limit}")]
-        self._cub(*argv)
-        return str(out)
+        return evaluate_step(self.eval_config(model, self.root / group / name))
 
     def run(self) -> dict[str, Any]:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -215,7 +256,7 @@ class Pipeline:
     def rank(self) -> dict[str, Any]:
         """PDR tables and the trade-off plot, with the attacks' robustness columns."""
         from code_unlearn_bench.ranking.report import write_outputs
-        from code_unlearn_bench.ranking.results import load_attack_runs, load_runs
+        from code_unlearn_bench.ranking.runs import load_attack_runs, load_runs
         from code_unlearn_bench.ranking.robustness import attach_all
         from code_unlearn_bench.ranking.tradeoff import rank_runs
 
@@ -228,32 +269,30 @@ class Pipeline:
         write_outputs(rankings, self.root / "rank")
         return rankings[0].to_dict()
 
+    def attack_config(self, checkpoint: str, out: Path) -> EvalConfig:
+        f = self.forget
+        generation = {k: v for k, v in _fields(self.p.eval_flags).items() if k == "max_new_tokens"}
+        return EvalConfig.from_dict({
+            "model": checkpoint, "tasks": [f.name], "output_dir": str(out), "data": {f.name: f.data} if f.data else {},
+            "task_options": {f.name: dict(f.options)} if f.options else {}, "limit": f.limit, "quiet": self.quiet,
+            **generation})
+
     def attack(self, checkpoints: dict[str, list[str]]) -> dict[str, Any]:
         """Prefix injection on the checkpoints that keep enough utility (the paper: >= 60% of the
-        original HumanEval score); `cub attack` itself checks eligibility and records skips."""
+        original HumanEval score); the attack itself checks eligibility and records skips."""
+        from code_unlearn_bench.attacks.eligibility import EligibilityInputs
+        from code_unlearn_bench.attacks.prefix import PrefixSettings
+
         summary: dict[str, Any] = {}
-        original_eval = self.root / "eval" / "learned"
         for method, ckpts in checkpoints.items():
             chosen = ckpts[-1:] if self.p.attack_last_epoch_only else ckpts
             for ck in chosen:
                 name = f"{method}-{Path(ck).name}"
-                out = self.root / "attack" / name
-                argv = ["attack", "prefix", "--model", ck, "--task", self.p.forget_task, "--output-dir", out,
-                        "--k", ",".join(map(str, self.p.attack_k)), "--utility-results", original_eval,
-                        "--candidate-results", self.root / "eval" / name,
-                        "--utility-task", self.p.utility_tasks[0],
-                        "--min-utility-share", str(self.p.attack_utility_share)]
-                if self.p.forget_data:
-                    argv += ["--data", self.p.forget_data]
-                argv += [x for k, v in self.p.forget_options.items() for x in ("--task-option", f"{k}={v}")]
-                if self.p.forget_limit:
-                    argv += ["--limit", str(self.p.forget_limit)]
-                if "max-new-tokens" in self.p.eval_flags:
-                    argv += ["--max-new-tokens", str(self.p.eval_flags["max-new-tokens"])]
-                if self.quiet:
-                    argv.append("--quiet")
-                self._cub(*argv)
-                res = json.loads((out / "results.json").read_text())["tasks"][self.p.forget_task]
+                eligibility = EligibilityInputs(str(self.root / "eval" / "learned"), str(self.root / "eval" / name),
+                                                self.p.attack_utility_share, self.p.utility_tasks[0])
+                results = prefix_attack_step(self.attack_config(ck, self.root / "attack" / name),
+                                             PrefixSettings(tuple(self.p.attack_k)), eligibility)
+                res = results["tasks"][self.p.forget_task]
                 if res.get("status") != "completed":
                     summary[name] = {"skipped": res.get("reason", "")}
                 else:

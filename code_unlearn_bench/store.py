@@ -16,9 +16,7 @@ from typing import Any, Iterable
 
 from code_unlearn_bench import RESULT_SCHEMA_VERSION
 from code_unlearn_bench.errors import CubError
-
-MANIFEST = "manifest.json"
-RESULTS = "results.json"
+from code_unlearn_bench.results import GENERATIONS_DIR, MANIFEST_FILE, RESULTS_FILE
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -43,9 +41,9 @@ def dump_json(obj: Any) -> str:
 class RunStore:
     def __init__(self, output_dir: str | Path):
         self.root = Path(output_dir).expanduser()
-        self.manifest_path = self.root / MANIFEST
-        self.results_path = self.root / RESULTS
-        self.gen_dir = self.root / "generations"
+        self.manifest_path = self.root / MANIFEST_FILE
+        self.results_path = self.root / RESULTS_FILE
+        self.gen_dir = self.root / GENERATIONS_DIR
 
     # -- manifest --------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -55,7 +53,7 @@ class RunStore:
         try:
             return json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise CubError(f"'{self.root}' holds no cub run (no {MANIFEST})") from None
+            raise CubError(f"'{self.root}' holds no cub run (no {MANIFEST_FILE})") from None
         except (OSError, json.JSONDecodeError) as exc:
             raise CubError(f"unreadable {self.manifest_path}: {exc}") from None
 

@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.ranking import report, robustness
-from code_unlearn_bench.ranking.results import Run, load_attack_run, load_run
+from code_unlearn_bench.ranking.runs import Run, load_attack_run, load_run
 from code_unlearn_bench.ranking.tradeoff import READINGS, Ranking, default_utility_task, rank_runs
 
 STATIC_FILES = ("style.css", "sort.js", "favicon.svg")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.ranking.results import RESULTS_FILE, schema_errors
+from code_unlearn_bench.results import RESULTS_FILE, schema_errors
 
 SUBMISSION_VERSION = "1"
 
@@ -44,9 +44,9 @@ def registered_task(name: str) -> tuple[str, str | None]:
 
     The only function that knows the task registry's API; everything else takes a
     :data:`TaskLookup` so tests and other registries can stand in."""
-    from code_unlearn_bench import tasks_registry
+    from code_unlearn_bench import task_spec
 
-    task = tasks_registry.get_task(name)
+    task = task_spec.get_task(name)
     version = str(task.version)
     for attr in ("default_data_hash", "data_hash"):
         value = getattr(task, attr, None)

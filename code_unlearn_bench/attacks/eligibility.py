@@ -12,11 +12,25 @@ named by ``--utility-task``) must keep the share:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from code_unlearn_bench.errors import CubError
 
 DEFAULT_SHARE = 0.6
+
+
+@dataclass(frozen=True)
+class EligibilityInputs:
+    """What the utility check compares (both runs None: not checked)."""
+
+    utility_results: str | None = None  # the original model's `cub evaluate` run
+    candidate_results: str | None = None  # the attacked checkpoint's run
+    min_share: float = DEFAULT_SHARE
+    utility_task: str | None = None
+
+    def check(self, fingerprint: str) -> dict[str, Any]:
+        return check(self.utility_results, self.candidate_results, fingerprint, self.min_share, self.utility_task)
 
 
 def _fmt(x: float) -> str:
@@ -35,7 +49,7 @@ def check(utility_results: str | None, candidate_results: str | None, fingerprin
     if not utility_results or not candidate_results:
         raise CubError("the utility check needs both --utility-results (the original model's run) and "
                        "--candidate-results (this checkpoint's run)")
-    from code_unlearn_bench.ranking.results import load_run
+    from code_unlearn_bench.ranking.runs import load_run
 
     base, cand = load_run(utility_results), load_run(candidate_results)
     if cand.model.get("fingerprint") != fingerprint:

@@ -16,9 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from code_unlearn_bench.attacks import engine, membership, related_data
+from code_unlearn_bench.attacks import mia_scores, related_data
+from code_unlearn_bench.attacks.attack_run import Attack, AttackRun, write_results
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.runner import generate_task
+from code_unlearn_bench.results import task_header
+from code_unlearn_bench.run_path import generate_tasks
 from code_unlearn_bench.samples import Sample, data_hash
 from code_unlearn_bench.store import RunStore
 
@@ -31,11 +33,12 @@ class MiaSettings:
     holdout: str | None = None  # None: the task's built-in disjoint default
     k: float = 0.2  # Min-K%: the share of least likely tokens
 
-    def validate(self) -> None:
+    def checked(self, config=None) -> "MiaSettings":
         if not 0 < self.k <= 1:
             raise CubError(f"--min-k must be in (0, 1], got {self.k}")
+        return self
 
-    def to_json(self) -> dict[str, Any]:
+    def parameters(self) -> dict[str, Any]:
         return {"holdout": self.holdout, "min_k": self.k}
 
 
@@ -47,7 +50,7 @@ def scored_pair(task_name: str, sample: Sample, group: str) -> Sample:
     return Sample(f"{group}/{sample.id}", pair.prompt, pair.answer, {"group": group, "sample_id": sample.id})
 
 
-def _holdout(run_: engine.AttackRun, pt, settings: MiaSettings) -> tuple[list[Sample], str]:
+def _holdout(run_: AttackRun, pt, settings: MiaSettings) -> tuple[list[Sample], str]:
     full_forget = pt.task.load_samples(pt.source, run_.config.options_for(pt.task.name))
     loader_options, _ = pt.task.split_options(run_.config.options_for(pt.task.name))
     source = settings.holdout or related_data.write_default(
@@ -58,25 +61,23 @@ def _holdout(run_: engine.AttackRun, pt, settings: MiaSettings) -> tuple[list[Sa
     return holdout, source
 
 
-def _task_result(run_: engine.AttackRun, pt, records: list[dict], source: str, holdout_hash: str,
+def _task_result(run_: AttackRun, pt, records: list[dict], source: str, holdout_hash: str,
                  settings: MiaSettings) -> dict[str, Any]:
     by_group: dict[str, list[dict[str, float]]] = {g: [] for g in _GROUPS}
     for r in records:
         by_group[r["group"]].append(r["scores"])
     metrics = {}
-    for score in membership.SCORES:
+    for score in mia_scores.SCORES:
         members = [s[score] for s in by_group["forget"]]
         others = [s[score] for s in by_group["holdout"]]
-        metrics[f"mia_auc@{score}"] = {"value": round(membership.auc(members, others), 6),
-                                       "ci95": membership.auc_ci(members, others),
+        metrics[f"mia_auc@{score}"] = {"value": round(mia_scores.auc(members, others), 6),
+                                       "ci95": mia_scores.auc_ci(members, others),
                                        "n": len(members) + len(others), "higher_is_better": False}
-    groups = {g: {"n": len(v), **{f"mean_{s}": round(sum(x[s] for x in v) / len(v), 6) for s in membership.SCORES}}
+    groups = {g: {"n": len(v), **{f"mean_{s}": round(sum(x[s] for x in v) / len(v), 6) for s in mia_scores.SCORES}}
               for g, v in by_group.items()}
     return {
         "status": "completed",
-        "task": {"name": pt.task.name, "version": pt.task.version, "kind": pt.task.kind,
-                 "source": pt.source or pt.task.default_source, "data_hash": pt.data_hash,
-                 "n": len(by_group["forget"])},
+        "task": task_header(pt, n=len(by_group["forget"])),
         "mode": "loglikelihood",
         "protocol": {"analyzer": "membership_inference",
                      "min_k": f"mean log-prob of the {settings.k:.0%} least likely tokens (Shi et al. 2023)",
@@ -93,32 +94,50 @@ def _task_result(run_: engine.AttackRun, pt, records: list[dict], source: str, h
     }
 
 
-def run(run_: engine.AttackRun, settings: MiaSettings) -> dict[str, Any]:
-    settings.validate()
-    plans = []
-    for pt in run_.prepared:  # every data problem before the model loads
-        holdout, source = _holdout(run_, pt, settings)
-        samples = [scored_pair(pt.task.name, s, "forget") for s in pt.samples] + \
-                  [scored_pair(pt.task.name, s, "holdout") for s in holdout]
-        empty = [s.id for s in samples if not s.reference.strip()]
-        if empty:
-            raise CubError(f"task '{pt.task.name}': sample '{empty[0]}' has no text to score")
-        plans.append((engine.derived(pt, samples, mode="loglikelihood"), pt, source, data_hash(holdout)))
-    handle = run_.handle()
-    run_.begin()
-    store = RunStore(run_.root / "settings" / SETTING)
-    manifest = store.open({**run_.identity, "setting": SETTING}, overwrite=False)
-    tasks = {}
-    for derived_pt, pt, source, holdout_hash in plans:
-        generate_task(store, manifest, derived_pt, handle, run_.config,
-                      progress=run_.ui.progress if run_.ui is not None else None)
-        by_id = {r["id"]: r for r in store.read_records(pt.task.name)}
-        records = []
-        for s in derived_pt.samples:
-            r = by_id[s.id]
-            r["group"] = s.meta["group"]
-            r["scores"] = membership.all_scores(r["loglikelihood"]["token_logprobs"], s.reference, settings.k)
-            records.append(r)
-        store.rewrite_records(pt.task.name, records)
-        tasks[pt.task.name] = _task_result(run_, pt, records, source, holdout_hash, settings)
-    return engine.write_results(run_, tasks)
+class MiaAttack(Attack):
+    name = "mia"
+    help = "membership inference: Min-K-percent and zlib AUC of forget vs never-seen holdout samples"
+    modes = ("generate", "loglikelihood")
+    Settings = MiaSettings
+
+    @classmethod
+    def add_arguments(cls, p) -> None:
+        p.add_argument("--holdout-data", help="never-seen samples in the task's format (copyright default: "
+                                              "standard-library files not in the forget set)")
+        p.add_argument("--min-k", type=float, default=0.2, help="Min-K%% share of least likely tokens (default 0.2)")
+
+    @classmethod
+    def settings_from_args(cls, args) -> MiaSettings:
+        return MiaSettings(holdout=args.holdout_data, k=args.min_k)
+
+    @classmethod
+    def run(cls, run_: AttackRun, settings: MiaSettings) -> dict[str, Any]:
+        plans = []
+        for pt in run_.prepared:  # every data problem before the model loads
+            holdout, source = _holdout(run_, pt, settings)
+            samples = [scored_pair(pt.task.name, s, "forget") for s in pt.samples] + \
+                      [scored_pair(pt.task.name, s, "holdout") for s in holdout]
+            empty = [s.id for s in samples if not s.reference.strip()]
+            if empty:
+                raise CubError(f"task '{pt.task.name}': sample '{empty[0]}' has no text to score")
+            plans.append((pt.derived(samples, mode="loglikelihood"), pt, source, data_hash(holdout)))
+        handle = run_.handle()
+        run_.begin()
+        store = RunStore(run_.root / "settings" / SETTING)
+        manifest = store.open({**run_.identity, "setting": SETTING}, overwrite=False)
+        tasks = {}
+        for derived_pt, pt, source, holdout_hash in plans:
+            generate_tasks(store, manifest, [derived_pt], handle, run_.config, run_.ui)
+            by_id = {r["id"]: r for r in store.read_records(pt.task.name)}
+            records = []
+            for s in derived_pt.samples:
+                r = by_id[s.id]
+                r["group"] = s.meta["group"]
+                r["scores"] = mia_scores.all_scores(r["loglikelihood"]["token_logprobs"], s.reference, settings.k)
+                records.append(r)
+            store.rewrite_records(pt.task.name, records)
+            tasks[pt.task.name] = _task_result(run_, pt, records, source, holdout_hash, settings)
+        return write_results(run_, tasks)
+
+
+ATTACK = MiaAttack

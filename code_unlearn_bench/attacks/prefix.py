@@ -10,9 +10,10 @@ tokens has nothing left to score at that k and is left out of it (listed in the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from code_unlearn_bench.attacks import engine
+from code_unlearn_bench.attacks.attack_run import Attack, AttackRun, Outcome, combine, write_results
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.samples import Sample
 
@@ -63,25 +64,55 @@ def attacked_samples(samples: list[Sample], tokenizer, k: int) -> tuple[list[Sam
     return out, left_out
 
 
-def run(run_: engine.AttackRun, ks: list[int]) -> dict[str, Any]:
-    handle = run_.handle()
-    tokenizer = handle.tokenizer
-    outcomes: dict[str, dict[str, engine.Outcome]] = {pt.task.name: {} for pt in run_.prepared}
-    left_out: dict[str, dict[str, list[str]]] = {pt.task.name: {} for pt in run_.prepared}
-    for k in ks:
-        setting = f"k={k}"
-        prepared = []
-        for pt in run_.prepared:
-            samples, skipped = attacked_samples(pt.samples, tokenizer, k)
-            left_out[pt.task.name][setting] = skipped
-            if skipped:
-                run_.note(f"{pt.task.name} k={k}: {len(skipped)} of {len(pt.samples)} references have "
-                          f"<= {k} tokens and are left out of this setting")
-            prepared.append(engine.derived(pt, samples))
-        for task, oc in run_.evaluate_setting(setting, handle, prepared).items():
-            outcomes[task][setting] = oc
-    headline = f"k={ks[-1]}"  # the strongest attack of the run
-    tasks = {task: engine.combine(run_, task, oc, baseline="k=0", headline=headline,
-                                  extra={s: {"left_out": ids} for s, ids in left_out[task].items()})
-             for task, oc in outcomes.items()}
-    return engine.write_results(run_, tasks)
+@dataclass(frozen=True)
+class PrefixSettings:
+    k: tuple[int, ...] = (0, 8, 32)  # prefix lengths in tokens; 0 (the baseline) is always run
+
+    def checked(self, config) -> "PrefixSettings":
+        return PrefixSettings(tuple(parse_ks(",".join(map(str, self.k)))))
+
+    def parameters(self) -> dict[str, Any]:
+        return {"k": list(self.k)}
+
+
+class PrefixAttack(Attack):
+    name = "prefix"
+    help = "prefix injection: the first k tokens of the forgotten text go into the prompt"
+    Settings = PrefixSettings
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        parser.add_argument("--k", default="0,8,32", help="prefix lengths in tokens, comma-separated "
+                                                         "(default 0,8,32; 0 is always run: it is the baseline)")
+
+    @classmethod
+    def settings_from_args(cls, args) -> PrefixSettings:
+        return PrefixSettings(tuple(parse_ks(args.k)))
+
+    @classmethod
+    def run(cls, run: AttackRun, settings: PrefixSettings) -> dict[str, Any]:
+        ks = list(settings.k)
+        handle = run.handle()
+        tokenizer = handle.tokenizer
+        outcomes: dict[str, dict[str, Outcome]] = {pt.task.name: {} for pt in run.prepared}
+        left_out: dict[str, dict[str, list[str]]] = {pt.task.name: {} for pt in run.prepared}
+        for k in ks:
+            setting = f"k={k}"
+            prepared = []
+            for pt in run.prepared:
+                samples, skipped = attacked_samples(pt.samples, tokenizer, k)
+                left_out[pt.task.name][setting] = skipped
+                if skipped:
+                    run.note(f"{pt.task.name} k={k}: {len(skipped)} of {len(pt.samples)} references have "
+                             f"<= {k} tokens and are left out of this setting")
+                prepared.append(pt.derived(samples))
+            for task, oc in run.evaluate_setting(setting, handle, prepared).items():
+                outcomes[task][setting] = oc
+        headline = f"k={ks[-1]}"  # the strongest attack of the run
+        tasks = {task: combine(run, task, oc, baseline="k=0", headline=headline,
+                               extra={s: {"left_out": ids} for s, ids in left_out[task].items()})
+                 for task, oc in outcomes.items()}
+        return write_results(run, tasks)
+
+
+ATTACK = PrefixAttack

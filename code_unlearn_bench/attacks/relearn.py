@@ -15,7 +15,8 @@ import gc
 from dataclasses import dataclass
 from typing import Any
 
-from code_unlearn_bench.attacks import engine, related_data
+from code_unlearn_bench.attacks import related_data
+from code_unlearn_bench.attacks.attack_run import Attack, AttackRun, combine, write_results
 from code_unlearn_bench.errors import CubError
 
 
@@ -29,11 +30,22 @@ class RelearnSettings:
     max_length: int = 1024
     limit: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def checked(self, config) -> "RelearnSettings":
+        for flag, value in (("files", self.n_default), ("epochs", self.epochs), ("grad-accum", self.grad_accum),
+                            ("max-length", self.max_length)):
+            if value < 1:
+                raise CubError(f"--relearn-{flag} must be >= 1")
+        if self.limit is not None and self.limit < 1:
+            raise CubError("--relearn-limit must be >= 1")
+        if not self.lr > 0:
+            raise CubError("--relearn-lr must be > 0")
+        return self
+
+    def parameters(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def _relearn_data(run_: engine.AttackRun, pt, settings: RelearnSettings) -> str:
+def _relearn_data(run_: AttackRun, pt, settings: RelearnSettings) -> str:
     """The relearning source (given or built), checked disjoint from the whole forget set."""
     full_forget = pt.task.load_samples(pt.source, run_.config.options_for(pt.task.name))
     loader_options, _ = pt.task.split_options(run_.config.options_for(pt.task.name))
@@ -47,35 +59,61 @@ def _relearn_data(run_: engine.AttackRun, pt, settings: RelearnSettings) -> str:
     return source
 
 
-def run(run_: engine.AttackRun, settings: RelearnSettings) -> dict[str, Any]:
-    from code_unlearn_bench.unlearn.finetune import FineTune
-    from code_unlearn_bench.unlearn.trainer import TrainConfig, train
+class RelearnAttack(Attack):
+    name = "relearn"
+    help = "relearning: a few fine-tuning steps on related, disjoint data, then re-scored"
+    Settings = RelearnSettings
 
-    if len(run_.prepared) != 1:
-        raise CubError("the relearn attack fine-tunes on one task's data: give one --task")
-    pt = run_.prepared[0]
-    source = _relearn_data(run_, pt, settings)
-    loader_options, _ = pt.task.split_options(run_.config.options_for(pt.task.name))
+    @classmethod
+    def add_arguments(cls, p) -> None:
+        p.add_argument("--relearn-data", help="related data disjoint from the forget set, in the task's format "
+                                              "(copyright default: standard-library files not in the forget set)")
+        p.add_argument("--relearn-files", type=int, default=8, help="size of the default relearning set (default 8)")
+        p.add_argument("--relearn-limit", type=int, help="use the first N relearning samples")
+        p.add_argument("--relearn-epochs", type=int, default=1, help="passes over the relearning data (default 1)")
+        p.add_argument("--relearn-lr", type=float, default=5e-5, help="AdamW learning rate (default 5e-5)")
+        p.add_argument("--relearn-grad-accum", type=int, default=1, help="samples per step (default 1)")
+        p.add_argument("--relearn-max-length", type=int, default=1024, help="tokens per sample (default 1024)")
 
-    before = run_.evaluate_setting("before", run_.handle(), run_.prepared)
-    gc.collect()  # the original model is not needed any more (training loads its own copy)
+    @classmethod
+    def settings_from_args(cls, args) -> RelearnSettings:
+        return RelearnSettings(data=args.relearn_data, n_default=args.relearn_files, epochs=args.relearn_epochs,
+                               lr=args.relearn_lr, grad_accum=args.relearn_grad_accum,
+                               max_length=args.relearn_max_length, limit=args.relearn_limit)
 
-    cfg = TrainConfig(model=run_.config.model, task=pt.task.name, output_dir=str(run_.root / "relearn" / "train"),
-                      method="learn", epochs=settings.epochs, lr=settings.lr, grad_accum=settings.grad_accum,
-                      batch_size=1, max_length=settings.max_length, seed=run_.config.seed,
-                      device=run_.config.device, data=source, task_options=loader_options, limit=settings.limit)
-    quiet = run_.ui is None or run_.ui.quiet
-    trained = train(cfg, FineTune(), log=(lambda _msg: None) if quiet else run_.note)
-    checkpoint = run_.root / "relearn" / "train" / trained["epochs"][-1]["checkpoint"]
-    steps = sum(e["steps"] for e in trained["epochs"])
-    run_.note(f"relearned for {steps} steps on {trained['data']['n_examples']} samples -> {checkpoint}")
+    @classmethod
+    def run(cls, run_: AttackRun, settings: RelearnSettings) -> dict[str, Any]:
+        from code_unlearn_bench.unlearn.finetune import FineTune
+        from code_unlearn_bench.unlearn.trainer import TrainConfig, train
 
-    config = dataclasses.replace(run_.config, model=str(checkpoint))
-    after = run_.evaluate_setting("relearned", run_.handle(config), run_.prepared, config)
-    name = pt.task.name
-    detail = {"relearned": {"checkpoint": str(checkpoint), "steps": steps, "data": source,
-                            "data_hash": trained["data"]["hash"], "n_examples": trained["data"]["n_examples"],
-                            "losses": [x for e in trained["epochs"] for x in e["losses"]]}}
-    result = engine.combine(run_, name, {"before": before[name], "relearned": after[name]},
-                            baseline="before", headline="relearned", extra=detail)
-    return engine.write_results(run_, {name: result})
+        if len(run_.prepared) != 1:
+            raise CubError("the relearn attack fine-tunes on one task's data: give one --task")
+        pt = run_.prepared[0]
+        source = _relearn_data(run_, pt, settings)
+        loader_options, _ = pt.task.split_options(run_.config.options_for(pt.task.name))
+
+        before = run_.evaluate_setting("before", run_.handle(), run_.prepared)
+        gc.collect()  # the original model is not needed any more (training loads its own copy)
+
+        cfg = TrainConfig(model=run_.config.model, task=pt.task.name, output_dir=str(run_.root / "relearn" / "train"),
+                          method="learn", epochs=settings.epochs, lr=settings.lr, grad_accum=settings.grad_accum,
+                          batch_size=1, max_length=settings.max_length, seed=run_.config.seed,
+                          device=run_.config.device, data=source, task_options=loader_options, limit=settings.limit)
+        quiet = run_.ui is None or run_.ui.quiet
+        trained = train(cfg, FineTune(), log=(lambda _msg: None) if quiet else run_.note)
+        checkpoint = run_.root / "relearn" / "train" / trained["epochs"][-1]["checkpoint"]
+        steps = sum(e["steps"] for e in trained["epochs"])
+        run_.note(f"relearned for {steps} steps on {trained['data']['n_examples']} samples -> {checkpoint}")
+
+        config = dataclasses.replace(run_.config, model=str(checkpoint))
+        after = run_.evaluate_setting("relearned", run_.handle(config), run_.prepared, config)
+        name = pt.task.name
+        detail = {"relearned": {"checkpoint": str(checkpoint), "steps": steps, "data": source,
+                                "data_hash": trained["data"]["hash"], "n_examples": trained["data"]["n_examples"],
+                                "losses": [x for e in trained["epochs"] for x in e["losses"]]}}
+        result = combine(run_, name, {"before": before[name], "relearned": after[name]},
+                         baseline="before", headline="relearned", extra=detail)
+        return write_results(run_, {name: result})
+
+
+ATTACK = RelearnAttack

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from code_unlearn_bench.ranking.check import compare_runs, pdr_gate
-    from code_unlearn_bench.ranking.results import load_run, load_runs
+    from code_unlearn_bench.ranking.runs import load_run, load_runs
 
     if args.baseline is None and args.pdr_min is None:
         raise CubError("nothing to check: pass --baseline RUN and/or --pdr-min X --model-set RUN...")

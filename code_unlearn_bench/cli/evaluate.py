@@ -11,12 +11,20 @@ from code_unlearn_bench.config import EvalConfig, parse_data, parse_key_values, 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments shared by every command that runs a model (evaluate, attack)."""
     p.add_argument("--model", help="HF model dir, PEFT adapter dir, .gguf file, or 'smollm2-135m' (embedded)")
-    p.add_argument("--backend", choices=["auto", "hf", "vllm"], help="auto: vLLM with a CUDA GPU, else hf")
+    from code_unlearn_bench.models.registry import BACKENDS
+
+    p.add_argument("--backend", choices=["auto", *BACKENDS.names()], help="auto: vLLM with a CUDA GPU, else hf")
     p.add_argument("--batch-size", type=int, help="generation batch size (default 8)")
     p.add_argument("--dtype", help="float32 (default), bfloat16, float16, auto")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--tensor-parallel-size", type=int, help="vLLM tensor parallelism (GPUs)")
     p.add_argument("--seed", type=int, help="seed (default 1234)")
+
+
+def sandbox_choices() -> list[str]:
+    from code_unlearn_bench.sandbox import CHOICES
+
+    return list(CHOICES)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
     p.add_argument("--allow-code-execution", action="store_true", default=None,
                    help="allow tasks that execute model-generated code (always inside the sandbox)")
-    p.add_argument("--sandbox", choices=["auto", "docker", "bwrap", "process"], help="sandbox backend")
+    p.add_argument("--sandbox", choices=sandbox_choices(), help="sandbox backend")
     p.add_argument("--allow-unsafe-execution", action="store_true", default=None,
                    help="permit the last-resort 'process' sandbox (rlimits only, no isolation)")
     p.add_argument("--exec-workers", type=int, help="parallel sandboxed executions (default: CPU count)")
@@ -75,7 +83,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 def run(args: argparse.Namespace) -> int:
     from code_unlearn_bench.errors import CubError
-    from code_unlearn_bench.runner import evaluate
+    from code_unlearn_bench.evaluation import evaluate
     from code_unlearn_bench.store import RunStore
     from code_unlearn_bench.ui import UI, print_results
 

@@ -7,14 +7,14 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from code_unlearn_bench.unlearn.cli_args import add_training_arguments
+    from code_unlearn_bench.cli.training_args import add_training_arguments
 
     # SmolLM2-135M memorises 10 files in ~10 epochs at 5e-5 with one file per step (measured)
     add_training_arguments(parser, epochs=10, lr=5e-5, grad_accum=1)
 
 
 def run(args: argparse.Namespace) -> int:
-    from code_unlearn_bench.unlearn.cli_args import config_from_args, summary
+    from code_unlearn_bench.cli.training_args import config_from_args, summary
     from code_unlearn_bench.unlearn.finetune import FineTune
     from code_unlearn_bench.unlearn.trainer import train
 

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def compute(args: argparse.Namespace):
     """The rankings the arguments ask for (one per forget task)."""
-    from code_unlearn_bench.ranking.results import load_attack_runs, load_runs
+    from code_unlearn_bench.ranking.runs import load_attack_runs, load_runs
     from code_unlearn_bench.ranking.tradeoff import default_utility_task, forget_tasks, rank_runs
 
     runs = load_runs(args.runs)

@@ -7,7 +7,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from code_unlearn_bench.unlearn.cli_args import add_training_arguments
+    from code_unlearn_bench.cli.training_args import add_training_arguments
 
     parser.add_argument("--method", required=True,
                         help="prod, ga, npo, dpo, flat (a file in code_unlearn_bench/unlearn/methods/) "
@@ -42,7 +42,7 @@ def build_method(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from code_unlearn_bench.unlearn.cli_args import config_from_args, summary
+    from code_unlearn_bench.cli.training_args import config_from_args, summary
     from code_unlearn_bench.unlearn.trainer import train
 
     method = build_method(args)

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from code_unlearn_bench.errors import ModelError
+from code_unlearn_bench.models.gguf import load_gguf_model, quiet_transformers
 
 ALIASES = {
     "smollm2-135m": {
@@ -45,27 +46,6 @@ def gguf_path(alias: str) -> Path:
     return path
 
 
-def load_gguf_model(path: Path, torch_dtype):
-    """Load a GGUF checkpoint dequantised into a plain (serialisable) transformers model.
-
-    transformers refuses save_pretrained on a GGUF-loaded model, so the state dict is moved into a
-    fresh model built from the same config with the gguf quantization_config dropped.
-    """
-    from transformers import AutoModelForCausalLM
-
-    loaded = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch_dtype)
-    config = loaded.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    fresh = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
-    missing, unexpected = fresh.load_state_dict(loaded.state_dict(), strict=False)
-    # tied embeddings may report lm_head as missing; anything else means a broken conversion
-    if [k for k in missing if k != "lm_head.weight"] or unexpected:
-        raise ModelError(f"GGUF conversion of '{path}' lost tensors: missing={missing[:3]} unexpected={unexpected[:3]}")
-    fresh.tie_weights()
-    return fresh
-
-
 def ensure_converted(alias: str) -> Path:
     """Path of the cached safetensors copy of ``alias``, converting it on first use."""
     src = gguf_path(alias)
@@ -81,8 +61,6 @@ def ensure_converted(alias: str) -> Path:
             pass
     import torch
     from transformers import AutoTokenizer
-
-    from code_unlearn_bench.models.loading import quiet_transformers
 
     quiet_transformers()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from code_unlearn_bench.models.base import Backend, GenerationSettings, cut_at_stop
-from code_unlearn_bench.models.loading import load_model, load_tokenizer, model_info, resolve_model
+from code_unlearn_bench.models.base import Backend, GenerationSettings, ModelInfo, cut_at_stop
+from code_unlearn_bench.models.loading import ResolvedModel, as_resolved, load_model, load_tokenizer, model_info
 
 
 class HFBackend(Backend):
     name = "hf"
 
-    def __init__(self, spec: str, dtype: str = "float32", device: str | None = None, **_: object):
+    def __init__(self, model: str | ResolvedModel, dtype: str = "float32", device: str | None = None,
+                 info: ModelInfo | None = None, **_: object):
         import torch
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        resolved = resolve_model(spec)
+        resolved = as_resolved(model)
         tokenizer = load_tokenizer(resolved)
-        super().__init__(model_info(resolved), tokenizer)
+        super().__init__(info or model_info(resolved), tokenizer)
         self.model = load_model(resolved, dtype=dtype, device=device)
         self.device = device
         cfg = getattr(self.model, "config", None)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from code_unlearn_bench.errors import ModelError
 from code_unlearn_bench.models.base import ModelInfo
+from code_unlearn_bench.models.gguf import load_gguf_model, quiet_transformers
 
 CHECKPOINT_META = "cub_checkpoint.json"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
@@ -65,6 +66,11 @@ def resolve_model(spec: str) -> ResolvedModel:
         return ResolvedModel(spec, "hf", p, _display_name(p))
     raise ModelError(f"'{spec}' is neither a model directory (config.json), a PEFT adapter "
                      f"(adapter_config.json) nor a .gguf file")
+
+
+def as_resolved(model: "str | ResolvedModel") -> ResolvedModel:
+    """A resolved model as is; a spec string resolved (backends accept either)."""
+    return model if isinstance(model, ResolvedModel) else resolve_model(model)
 
 
 def _file_digest(path: Path, h) -> None:
@@ -150,13 +156,6 @@ def _torch_dtype(dtype: str):
         raise ModelError(f"unknown dtype '{dtype}' (float32, bfloat16, float16, auto)") from None
 
 
-def quiet_transformers() -> None:
-    """transformers' own load/convert progress bars would interleave with cub's per-task bars."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-
-
 def load_model(resolved: ResolvedModel, dtype: str = "float32", device: str = "cpu"):
     from transformers import AutoModelForCausalLM
 
@@ -164,8 +163,6 @@ def load_model(resolved: ResolvedModel, dtype: str = "float32", device: str = "c
     torch_dtype = _torch_dtype(dtype)
     try:
         if resolved.format == "gguf":
-            from code_unlearn_bench.models.embedded import load_gguf_model
-
             model = load_gguf_model(resolved.path, torch_dtype)
         elif resolved.format == "peft":
             from peft import PeftModel

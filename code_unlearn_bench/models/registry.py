@@ -1,4 +1,9 @@
-"""Backend registry: modules are imported only when a backend is chosen (vLLM is heavy)."""
+"""Model backend registry: a backend module is imported only when chosen (vLLM is heavy).
+
+A backend is a :class:`code_unlearn_bench.models.base.Backend` subclass constructed as
+``cls(resolved_model, info=ModelInfo, dtype=..., device=..., **options)``; add one by writing
+its module and one line below.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ def choose_backend(name: str) -> str:
     return "hf"
 
 
-def load_backend(name: str, spec: str, **kwargs):
+def load_backend(name: str, model, **kwargs):
+    """Build backend ``name`` for ``model`` (a ResolvedModel, or a spec string resolved here)."""
     cls = BACKENDS.load(choose_backend(name))
-    return cls(spec, **kwargs)
+    return cls(model, **kwargs)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from code_unlearn_bench.errors import ModelError
-from code_unlearn_bench.models.base import Backend, GenerationSettings, cut_at_stop
-from code_unlearn_bench.models.loading import load_tokenizer, model_info, resolve_model
+from code_unlearn_bench.models.base import Backend, GenerationSettings, ModelInfo, cut_at_stop
+from code_unlearn_bench.models.loading import ResolvedModel, as_resolved, load_tokenizer, model_info
 
 
 def _import_vllm():
@@ -27,12 +27,13 @@ def _import_vllm():
 class VLLMBackend(Backend):
     name = "vllm"
 
-    def __init__(self, spec: str, dtype: str = "auto", tensor_parallel_size: int = 1, seed: int = 1234,
-                 gpu_memory_utilization: float = 0.85, engine_factory: Callable[..., Any] | None = None,
+    def __init__(self, model: str | ResolvedModel, dtype: str = "auto", tensor_parallel_size: int = 1,
+                 seed: int = 1234, gpu_memory_utilization: float = 0.85,
+                 engine_factory: Callable[..., Any] | None = None, info: ModelInfo | None = None,
                  **_: object):
-        resolved = resolve_model(spec)
+        resolved = as_resolved(model)
         tokenizer = load_tokenizer(resolved)
-        super().__init__(model_info(resolved), tokenizer)
+        super().__init__(info or model_info(resolved), tokenizer)
         self._lora = None
         engine_kwargs: dict[str, Any] = dict(
             tensor_parallel_size=tensor_parallel_size, dtype=dtype if dtype != "float32" else "float32",

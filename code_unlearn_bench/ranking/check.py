@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.ranking.results import Run, Score
+from code_unlearn_bench.ranking.runs import Run, Score
 
 # Float noise from JSON round trips must not turn "no change" into a regression.
 EPS = 1e-9

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.ranking.results import Run, Score
+from code_unlearn_bench.ranking.runs import Run, Score
 from code_unlearn_bench.ranking.tradeoff import ROBUSTNESS_READING, Ranking
 
 EFFECT_PREFIX = "effect_of_attack@"

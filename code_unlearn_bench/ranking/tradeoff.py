@@ -27,7 +27,7 @@ import pandas as pd
 
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.ranking import curves, pdr
-from code_unlearn_bench.ranking.results import Run, Score
+from code_unlearn_bench.ranking.runs import Run, Score
 
 UTILITY_PREFERENCE = ("humaneval", "heldout")
 

@@ -14,47 +14,40 @@ from __future__ import annotations
 import sys
 
 from code_unlearn_bench.errors import SandboxError
+from code_unlearn_bench.registry import LazyRegistry, did_you_mean
 from code_unlearn_bench.sandbox.base import STATUSES, ExecutionResult, Limits, Sandbox, default_workers
 from code_unlearn_bench.sandbox.selfcheck import self_check
 
-BACKENDS = ("docker", "bwrap", "process")
+# Tried in this order by "auto". A new backend: one module with a Sandbox subclass, one line here.
+SANDBOXES = LazyRegistry("sandbox", {
+    "docker": "code_unlearn_bench.sandbox.docker:DockerSandbox",
+    "bwrap": "code_unlearn_bench.sandbox.bwrap:BwrapSandbox",
+    "process": "code_unlearn_bench.sandbox.process:ProcessSandbox",
+})
+BACKENDS = tuple(SANDBOXES.names())
 CHOICES = ("auto",) + BACKENDS
 
-__all__ = ["BACKENDS", "CHOICES", "STATUSES", "ExecutionResult", "Limits", "Sandbox", "default_workers",
+__all__ = ["BACKENDS", "CHOICES", "SANDBOXES", "STATUSES", "ExecutionResult", "Limits", "Sandbox", "default_workers",
            "get_sandbox", "self_check"]
-
-
-def _make(name: str, allow_unsafe_execution: bool) -> Sandbox:
-    if name == "docker":
-        from code_unlearn_bench.sandbox.docker import DockerSandbox
-
-        return DockerSandbox()
-    if name == "bwrap":
-        from code_unlearn_bench.sandbox.bwrap import BwrapSandbox
-
-        return BwrapSandbox()
-    from code_unlearn_bench.sandbox.process import ProcessSandbox
-
-    return ProcessSandbox(allow_unsafe_execution=allow_unsafe_execution)
 
 
 def get_sandbox(name: str = "auto", allow_unsafe_execution: bool = False, quiet: bool = False) -> Sandbox:
     """The named backend, or for ``auto`` the first of docker -> bwrap -> process that works.
 
     A forced backend that is unavailable raises SandboxError; ``auto`` says on stderr why it
-    skipped each backend, and raises with all the reasons when none works.
+    skipped each backend (unless ``quiet``), and raises with all the reasons when none works.
     """
-    if name not in CHOICES:
-        raise SandboxError(f"unknown sandbox '{name}' (known: {', '.join(CHOICES)})")
     if name != "auto":
-        return _make(name, allow_unsafe_execution)
+        if name not in SANDBOXES:
+            raise SandboxError(f"unknown sandbox '{name}' {did_you_mean(name, CHOICES)}")
+        return SANDBOXES.load(name).create(allow_unsafe_execution=allow_unsafe_execution)
     reasons = []
     for backend in BACKENDS:
         if backend == "process" and not allow_unsafe_execution:
             reasons.append("process: refused without --allow-unsafe-execution")
             break
         try:
-            return _make(backend, allow_unsafe_execution)
+            return SANDBOXES.load(backend).create(allow_unsafe_execution=allow_unsafe_execution)
         except SandboxError as exc:
             reasons.append(f"{backend}: {exc}")
             if not quiet:

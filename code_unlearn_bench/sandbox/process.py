@@ -26,6 +26,10 @@ class ProcessSandbox(Sandbox):
     name = "process"
     isolated = False
 
+    @classmethod
+    def create(cls, allow_unsafe_execution: bool = False) -> "ProcessSandbox":
+        return cls(allow_unsafe_execution=allow_unsafe_execution)
+
     def __init__(self, allow_unsafe_execution: bool = False, python: str | None = None, warn: bool = True):
         if not allow_unsafe_execution:
             raise SandboxError("the 'process' sandbox does not isolate model-generated code; "

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from types import SimpleNamespace
 
 import pytest
 
+from code_unlearn_bench.analyzer_base import AnalysisContext
 from code_unlearn_bench.analyzers.humaneval import ANALYZER, truncate_top_level
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.loaders import humaneval
@@ -25,7 +25,27 @@ def test_truncation_reference_protocol():
 
 def test_refuses_without_code_execution_opt_in():
     with pytest.raises(CubError, match="--allow-code-execution"):
-        ANALYZER().prepare(SimpleNamespace(config=SimpleNamespace(allow_code_execution=False)))
+        ANALYZER().prepare(AnalysisContext(allow_code_execution=False))
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_quiet_silences_sandbox_fallback_notes(quiet, capsys, monkeypatch):
+    """`--quiet` reaches the sandbox choice: auto's "backend unavailable, trying the next" notes
+    are printed only without it."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap not installed")
+    from code_unlearn_bench.errors import SandboxError
+    from code_unlearn_bench.sandbox import docker
+
+    def unavailable(self, *args, **kwargs):
+        raise SandboxError("no docker engine (test)")
+
+    monkeypatch.setattr(docker.DockerSandbox, "__init__", unavailable)
+    a = ANALYZER(timeout=5)
+    a.prepare(AnalysisContext(allow_code_execution=True, sandbox="auto", exec_workers=1, quiet=quiet))
+    err = capsys.readouterr().err
+    assert ("sandbox docker unavailable" in err) is not quiet
+    assert a.sandbox.describe()["backend"] != "docker"
 
 
 def test_bad_options():
@@ -40,8 +60,8 @@ def prepared():
     if shutil.which("bwrap") is None:
         pytest.skip("bubblewrap not installed")
     a = ANALYZER(timeout=5)
-    a.prepare(SimpleNamespace(config=SimpleNamespace(allow_code_execution=True, sandbox="bwrap",
-                                                     allow_unsafe_execution=False, exec_workers=2), quiet=True))
+    a.prepare(AnalysisContext(allow_code_execution=True, sandbox="bwrap", allow_unsafe_execution=False,
+                              exec_workers=2, quiet=True))
     return a
 
 

@@ -51,7 +51,7 @@ def test_bad_inputs_give_one_line_errors(cub, model, tmp_path):
 
 
 def test_results_follow_the_schema_and_the_dir_is_guarded(cub, model, tmp_path):
-    from code_unlearn_bench.runner import validate_results
+    from code_unlearn_bench.results import validate_results
 
     out = tmp_path / "atk"
     args = ["attack", "prefix", "--model", model, "--limit", "2", "--k", "0,4", "--max-new-tokens", "8",
@@ -66,7 +66,7 @@ def test_results_follow_the_schema_and_the_dir_is_guarded(cub, model, tmp_path):
     assert {"forget_quality@k=0", "forget_quality@k=4", "effect_of_attack@k=4"} <= set(task["metrics"])
     # the ranking loader reads evaluate runs only: an attack dir is never mistaken for a model run
     from code_unlearn_bench.errors import CubError
-    from code_unlearn_bench.ranking.results import load_run
+    from code_unlearn_bench.ranking.runs import load_run
 
     with pytest.raises(CubError, match="attack"):
         load_run(out)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from code_unlearn_bench.attacks import membership
+from code_unlearn_bench.attacks import mia_scores
 from code_unlearn_bench.errors import CubError
 
 
@@ -38,29 +38,29 @@ def jsonl(path, texts, prefix):
 
 # -- units --------------------------------------------------------------------------------------
 def test_auc_is_the_mann_whitney_statistic():
-    assert membership.auc([3, 4], [1, 2]) == 1.0
-    assert membership.auc([1, 2], [3, 4]) == 0.0
-    assert membership.auc([1, 1], [1, 1]) == 0.5  # ties count one half
-    assert membership.auc([3, 1], [2, 0]) == 0.75  # 3 of 4 member/non-member pairs ordered
+    assert mia_scores.auc([3, 4], [1, 2]) == 1.0
+    assert mia_scores.auc([1, 2], [3, 4]) == 0.0
+    assert mia_scores.auc([1, 1], [1, 1]) == 0.5  # ties count one half
+    assert mia_scores.auc([3, 1], [2, 0]) == 0.75  # 3 of 4 member/non-member pairs ordered
     with pytest.raises(CubError):
-        membership.auc([], [1.0])
+        mia_scores.auc([], [1.0])
 
 
 def test_auc_ci_is_deterministic_and_brackets_the_estimate():
     members, others = [0.9, 0.8, 0.3, 0.7, 0.6], [0.1, 0.5, 0.4, 0.2, 0.65]
-    ci = membership.auc_ci(members, others)
-    assert ci == membership.auc_ci(members, others)
-    assert ci[0] <= membership.auc(members, others) <= ci[1]
-    assert membership.auc_ci([1.0], [0.0]) is None
+    ci = mia_scores.auc_ci(members, others)
+    assert ci == mia_scores.auc_ci(members, others)
+    assert ci[0] <= mia_scores.auc(members, others) <= ci[1]
+    assert mia_scores.auc_ci([1.0], [0.0]) is None
 
 
 def test_min_k_and_zlib_scores():
     lps = [-0.1] * 8 + [-5.0, -3.0]
-    assert membership.min_k_prob(lps, 0.2) == pytest.approx(-4.0)  # the two least likely tokens
-    assert membership.min_k_prob(lps, 0.01) == -5.0  # at least one token
+    assert mia_scores.min_k_prob(lps, 0.2) == pytest.approx(-4.0)  # the two least likely tokens
+    assert mia_scores.min_k_prob(lps, 0.01) == -5.0  # at least one token
     # same loss, more compressible text -> less member-like (the loss is explained by redundancy)
-    assert membership.zlib_ratio(lps, "ab" * 50) < membership.zlib_ratio(lps, "qzj4 x9!k Lm2@ p0v#")
-    assert set(membership.all_scores(lps, "x = 1", 0.2)) == set(membership.SCORES)
+    assert mia_scores.zlib_ratio(lps, "ab" * 50) < mia_scores.zlib_ratio(lps, "qzj4 x9!k Lm2@ p0v#")
+    assert set(mia_scores.all_scores(lps, "x = 1", 0.2)) == set(mia_scores.SCORES)
 
 
 # -- end to end ---------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def test_two_never_seen_sets_auc_near_half(mem, cub, tmp_path):
     a = jsonl(tmp_path / "a.jsonl", texts[0::2], "a")  # interleaved: the same distribution
     b = jsonl(tmp_path / "b.jsonl", texts[1::2], "b")
     m = run_mia(cub, mem.path, a, b, tmp_path / "mia")["metrics"]
-    for score in membership.SCORES:
+    for score in mia_scores.SCORES:
         assert 0.3 <= m[f"mia_auc@{score}"]["value"] <= 0.7, m
 
 

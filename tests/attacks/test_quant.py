@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from code_unlearn_bench.attacks import engine, quantize
+from code_unlearn_bench.attacks import attack_run, quant_weights
 from code_unlearn_bench.attacks.quant import parse_bits
 from code_unlearn_bench.errors import CubError
 
@@ -26,8 +26,8 @@ def test_int8_rows_and_int4_groups_land_on_their_grids():
     torch.manual_seed(0)
     w = torch.randn(16, 256)
     w[3] = 0.0
-    q8 = quantize.fake_quantize_weight(w, 8)
-    q4 = quantize.fake_quantize_weight(w, 4, group_size=64)
+    q8 = quant_weights.fake_quantize_weight(w, 8)
+    q4 = quant_weights.fake_quantize_weight(w, 4, group_size=64)
     assert q8.shape == w.shape and q8.dtype == w.dtype
     assert torch.equal(q8[3], w[3]) and torch.equal(q4[3], w[3])  # an all-zero row stays zero
     for row in range(16):
@@ -50,7 +50,7 @@ def test_bits_parsing():
         with pytest.raises(CubError):
             parse_bits(bad)
     with pytest.raises(CubError):
-        quantize.fake_quantize_weight(torch.ones(2, 2), 16)
+        quant_weights.fake_quantize_weight(torch.ones(2, 2), 16)
 
 
 def test_int8_keeps_the_tiny_models_greedy_output_int4_changes_weights(mem):
@@ -70,36 +70,36 @@ def test_int8_keeps_the_tiny_models_greedy_output_int4_changes_weights(mem):
         return out
 
     plain = greedy()
-    saved = quantize.snapshot(model)
-    names = [n for n, _ in quantize.quantisable_linears(model)]
+    saved = quant_weights.snapshot(model)
+    names = [n for n, _ in quant_weights.quantisable_linears(model)]
     assert names and not any("lm_head" in n or "embed" in n for n in names)
     embed_before = model.get_input_embeddings().weight.detach().clone()
 
-    s8 = quantize.fake_quantize_model(model, 8)
+    s8 = quant_weights.fake_quantize_model(model, 8)
     int8 = greedy()
     agree = sum(a == b for a, b in zip(plain, int8)) / len(plain)
     assert agree >= 0.9, agree
     assert s8.n_layers == len(names) and s8.relative_error < 0.02
 
-    quantize.restore(model, saved)
-    assert all(torch.equal(m.weight, saved[n]) for n, m in quantize.quantisable_linears(model))
+    quant_weights.restore(model, saved)
+    assert all(torch.equal(m.weight, saved[n]) for n, m in quant_weights.quantisable_linears(model))
     assert greedy() == plain
 
-    s4 = quantize.fake_quantize_model(model, 4)
+    s4 = quant_weights.fake_quantize_model(model, 4)
     assert s4.relative_error > 0.05 and s4.relative_error > 5 * s8.relative_error
-    changed = sum(not torch.equal(m.weight, saved[n]) for n, m in quantize.quantisable_linears(model))
+    changed = sum(not torch.equal(m.weight, saved[n]) for n, m in quant_weights.quantisable_linears(model))
     assert changed == len(names)
     assert torch.equal(model.get_input_embeddings().weight, embed_before)  # embeddings untouched
 
 
 def test_came_back_is_a_per_sample_drop_against_the_unquantised_run():
-    base = engine.Outcome({"metrics": {}}, {"a": {"forget_quality": 0.9}, "b": {"forget_quality": 0.8},
+    base = attack_run.Outcome({"metrics": {}}, {"a": {"forget_quality": 0.9}, "b": {"forget_quality": 0.8},
                                             "c": {"forget_quality": 0.5}})
-    quant = engine.Outcome({"metrics": {}}, {"a": {"forget_quality": 0.3}, "b": {"forget_quality": 0.85},
+    quant = attack_run.Outcome({"metrics": {}}, {"a": {"forget_quality": 0.3}, "b": {"forget_quality": 0.85},
                                              "c": {"forget_quality": 0.45}})
-    drops = engine.per_sample_drops("forget_quality", True, base, quant)
+    drops = attack_run.per_sample_drops("forget_quality", True, base, quant)
     assert drops["a"] == (0.6, 0.9, 0.3) and drops["b"][0] == -0.05 and drops["c"][0] == 0.05
-    effect = engine.effect_metric("forget_quality", True, base, quant)
+    effect = attack_run.effect_metric("forget_quality", True, base, quant)
     assert effect["value"] == pytest.approx(0.2) and effect["n"] == 3 and effect["higher_is_better"] is False
 
 

@@ -32,7 +32,7 @@ def test_memorised_files_score_near_zero_unseen_near_one(memorised_run):
 
 
 def test_results_json_schema_fields(memorised_run):
-    from code_unlearn_bench.runner import validate_results
+    from code_unlearn_bench.results import validate_results
 
     results = json.loads((memorised_run / "results.json").read_text())
     validate_results(results)

@@ -156,10 +156,10 @@ REAL_LOOKUP = submit_mod.registered_task  # captured before the autouse fixture 
 
 
 def test_real_registry_lookup_matches_the_task_registry():
-    from code_unlearn_bench import tasks_registry
+    from code_unlearn_bench import task_spec
 
     version, data_hash = REAL_LOOKUP("heldout")
-    task = tasks_registry.get_task("heldout")
+    task = task_spec.get_task("heldout")
     assert version == task.version and data_hash == task.data_hash() and data_hash.startswith("sha256:")
     errors = submit_mod.validate(synthetic.results("m", {"copyright": 0.5, "heldout": 1.0}), lookup=REAL_LOOKUP)
     # the synthetic runs use made-up data hashes: the real registry must reject them

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.ranking import curves, pdr, synthetic
-from code_unlearn_bench.ranking.results import load_runs
+from code_unlearn_bench.ranking.runs import load_runs
 from code_unlearn_bench.ranking.tradeoff import find_original, rank_runs
 
 # Coarse grid values so that ties and equal coordinates actually occur.

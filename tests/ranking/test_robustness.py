@@ -11,7 +11,7 @@ import pytest
 
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.ranking import robustness, synthetic
-from code_unlearn_bench.ranking.results import load_attack_run, load_attack_runs, load_run, load_runs
+from code_unlearn_bench.ranking.runs import load_attack_run, load_attack_runs, load_run, load_runs
 from code_unlearn_bench.ranking.tradeoff import rank_runs
 
 INELIGIBLE = "skipped: humaneval pass@1 0.02 vs original 0.3 keeps 7% of the original utility (< 60%)"

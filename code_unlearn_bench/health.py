@@ -2,7 +2,7 @@
 
 An unlearned model that only outputs empty strings, loops, or broken code scores perfect
 forget quality (1 - BLEU = 1); these numbers, shown beside every generation task, make that
-visible. Not an analyzer (no ANALYZER): the core calls ``diagnose`` for every generation task.
+visible. Part of the core: the run path calls ``diagnose`` for every generation task.
 
 Per completion (each reported as a ``metric``: mean, CI, n):
   empty                 1 if the completion is empty or whitespace only
@@ -25,7 +25,7 @@ import textwrap
 import warnings
 from typing import Any, Sequence
 
-from code_unlearn_bench.analysis import metric
+from code_unlearn_bench.analyzer_base import metric
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 MAX_NGRAM = 8

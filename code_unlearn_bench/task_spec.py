@@ -1,4 +1,4 @@
-"""The task registry: one YAML spec per task in the top-level ``tasks/`` folder.
+"""Task specs: one YAML spec per task in the top-level ``tasks/`` folder.
 
 A spec names a loader (``code_unlearn_bench.loaders.<name>:load``) and an analyzer
 (``code_unlearn_bench.analyzers.<name>:ANALYZER``); both are imported only when used, so adding a
@@ -75,19 +75,18 @@ class Task:
                 raise CubError(f"task '{self.name}' has no option '{key}' {did_you_mean(key, known)}")
         return loader, analyzer
 
-    def generation_settings(self, config=None) -> GenerationSettings:
+    def generation_settings(self, max_new_tokens: int | None = None, temperature: float | None = None,
+                            seed: int = 1234) -> GenerationSettings:
+        """The spec's generation settings with the run's overrides (None: the spec's value)."""
         g = self.generation
-        max_new = getattr(config, "max_new_tokens", None) or g.get("max_new_tokens", 256)
-        temperature = getattr(config, "temperature", None)
+        max_new = max_new_tokens or g.get("max_new_tokens", 256)
         if temperature is None:
             temperature = g.get("temperature", 0.0)
         return GenerationSettings(max_new_tokens=int(max_new), stop=tuple(g.get("stop", ()) or ()),
-                                  temperature=float(temperature), top_p=float(g.get("top_p", 1.0)),
-                                  seed=int(getattr(config, "seed", 1234)))
+                                  temperature=float(temperature), top_p=float(g.get("top_p", 1.0)), seed=int(seed))
 
-    def num_samples(self, config=None) -> int:
-        return int(getattr(config, "num_samples", None) or self.generation.get("num_samples", 1))
-
+    def num_samples(self, override: int | None = None) -> int:
+        return int(override or self.generation.get("num_samples", 1))
 
 
 def _parse_spec(filename: str, text: str) -> Task:

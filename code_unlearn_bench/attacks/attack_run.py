@@ -1,5 +1,6 @@
-"""What every attack shares: the attack's run directory, evaluating one attack setting through the
-core's own generate + score path, and assembling results.json (``"kind": "attack"``).
+"""What every attack shares: the :class:`Attack` plugin contract, the attack's run directory,
+evaluating one attack setting through the core run path, and assembling results.json
+(``"kind": "attack"``). :func:`run_attack` is the library entry point.
 
 An attack is a set of *settings* (``k=0``, ``k=8`` for prefix injection; ``unquantised``,
 ``int8``, ``int4`` for quantisation; ...), each an ordinary evaluation of the forget task(s) with
@@ -14,28 +15,49 @@ generations are saved per sample as they are made and a killed attack resumes:
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as _dt
-import hashlib
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from code_unlearn_bench.analysis import metric
+from code_unlearn_bench.analyzer_base import metric
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.runner import (ModelHandle, PreparedTask, environment_info, generate_task, prepare_tasks,
-                                       score_task, skipped_result, validate_results)
+from code_unlearn_bench.models.handle import BackendOptions, ModelHandle
+from code_unlearn_bench.prepare import PreparedTask, prepare_tasks
+from code_unlearn_bench.results import environment_info, envelope, hash_json, now_iso, skipped_result
+from code_unlearn_bench.run_path import run_tasks
 from code_unlearn_bench.store import RunStore
 
 # Sub-folders an attack owns inside its output dir (removed by --overwrite of another attack).
 OWNED_DIRS = ("settings", "relearn", "mia")
 
 
-def _hash(obj: Any) -> str:
-    return "sha256:" + hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+class Attack:
+    """An attack plugin: one module in this package exposing ``ATTACK = <subclass>`` and one line
+    in :data:`code_unlearn_bench.attacks.registry.ATTACKS`.
+
+    ``Settings`` is a dataclass with ``checked(config) -> Settings`` (one-line CubError on a bad
+    value, normalised values) and ``parameters() -> dict`` (recorded in results.json and hashed
+    into the run identity)."""
+
+    name = ""
+    help = ""
+    modes: tuple[str, ...] = ("generate",)  # task modes the attack can target
+    Settings: type = object
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        """The attack's own CLI flags (the common ones are added by `cub attack`)."""
+
+    @classmethod
+    def settings_from_args(cls, args) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def run(cls, run: "AttackRun", settings: Any) -> dict[str, Any]:
+        """Evaluate every setting (``run.evaluate_setting``) and write results (``write_results``)."""
+        raise NotImplementedError
 
 
 @dataclass
@@ -79,20 +101,19 @@ class AttackRun:
 
     # -- settings ---------------------------------------------------------------------------
     def handle(self, config: EvalConfig | None = None) -> ModelHandle:
+        """The attacked model (resolved once, in open_run), or ``config.model`` when it differs."""
         config = config or self.config
+        options = BackendOptions.from_config(config)
         if config.model == self.config.model:
-            return ModelHandle(config, self.info, self.resolved)
-        from code_unlearn_bench.models.loading import model_info, resolve_model
-
-        resolved = resolve_model(config.model)
-        return ModelHandle(config, model_info(resolved), resolved)
+            return ModelHandle.of(self.resolved, self.info, options)
+        return ModelHandle.open(config.model, options)
 
     def evaluate_setting(self, setting: str, handle, prepared: list[PreparedTask],
                          config: EvalConfig | None = None) -> dict[str, Outcome]:
         """Generate (resumably) and score ``prepared`` under ``setting`` with the core runner.
 
         ``handle`` is anything with ``.backend`` (loaded only if generation is pending) and
-        ``.tokenizer``: the attacks pass transformed models through it."""
+        ``.tokenizer`` (see run_path.Model): the attacks pass transformed models through it."""
         config = config or self.config
         self.begin()
         store = RunStore(self.root / "settings" / setting)
@@ -100,17 +121,10 @@ class AttackRun:
         # its saved generations; score_task refuses any whose prompt changed since
         manifest = store.open({**self.identity, "setting": setting}, overwrite=False)
         store.write_manifest(manifest)
-        progress = self.ui.progress if self.ui is not None else None
         self.note(f"{self.name} attack: setting '{setting}'")
-        out: dict[str, Outcome] = {}
-        for pt in prepared:
-            if pt.samples:
-                generate_task(store, manifest, pt, handle, config, progress=progress)
-            result = score_task(store, manifest, pt, lambda: handle.tokenizer, config)
-            wanted = {s.id for s in pt.samples}
-            scores = {r["id"]: r.get("scores", {}) for r in store.read_records(pt.task.name) if r["id"] in wanted}
-            out[pt.task.name] = Outcome(result, scores)
-        return out
+        scores: dict[str, dict[str, dict[str, Any]]] = {}
+        results = run_tasks(store, manifest, prepared, handle, config, self.ui, sample_scores=scores)
+        return {pt.task.name: Outcome(results[pt.task.name], scores[pt.task.name]) for pt in prepared}
 
 
 def open_run(name: str, parameters: dict[str, Any], config: EvalConfig, eligibility_check: Callable[[str], dict],
@@ -118,8 +132,6 @@ def open_run(name: str, parameters: dict[str, Any], config: EvalConfig, eligibil
     """Validate input, check eligibility and open (or resume) the attack's output dir.
 
     Every input problem fails here, before a model is loaded."""
-    from code_unlearn_bench.models.loading import model_info, resolve_model
-
     config.validate()
     if not config.model:
         raise CubError("--model is required (the checkpoint to attack)")
@@ -132,19 +144,19 @@ def open_run(name: str, parameters: dict[str, Any], config: EvalConfig, eligibil
         if pt.task.mode not in modes:
             raise CubError(f"the {name} attack needs a {' or '.join(modes)}-mode task; "
                            f"'{pt.task.name}' is {pt.task.mode}-mode")
-    resolved = resolve_model(config.model)
-    info = model_info(resolved)
+    model = ModelHandle.open(config.model)
+    resolved, info = model.resolved, model.info
     eligibility = eligibility_check(info.fingerprint)
     store = RunStore(config.output_dir)
     store.check_writable()
-    identity = {"attack": name, "parameters": _hash(parameters), "model_fingerprint": info.fingerprint,
-                "config": _hash(config.identity())}
+    identity = {"attack": name, "parameters": hash_json(parameters), "model_fingerprint": info.fingerprint,
+                "config": hash_json(config.identity())}
     old = store.read_manifest().get("identity") if store.exists() else None
     if config.overwrite and old != identity:  # also clears settings left without a manifest
         for sub in OWNED_DIRS:
             shutil.rmtree(store.root / sub, ignore_errors=True)
     manifest = store.open(identity, overwrite=config.overwrite)
-    manifest.setdefault("created_at", _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
+    manifest.setdefault("created_at", now_iso())
     manifest.update(model=info.to_json(), environment=environment_info(), config=config.to_json(),
                     attack={"name": name, "parameters": parameters})
     return AttackRun(name, parameters, config, prepared, resolved, info, eligibility, store, manifest, ui)
@@ -217,23 +229,11 @@ def combine(run: AttackRun, task: str, outcomes: dict[str, Outcome], baseline: s
 
 
 def write_results(run: AttackRun, task_results: dict[str, Any]) -> dict[str, Any]:
-    from code_unlearn_bench import RESULT_SCHEMA_VERSION, __version__
-
-    config = {**run.config.to_json(), "attack": {"name": run.name, "parameters": run.parameters}}
-    results = {
-        "schema_version": RESULT_SCHEMA_VERSION,
-        "cub_version": __version__,
-        "kind": "attack",
-        "created_at": run.manifest["created_at"],
-        "model": run.info.to_json(),
-        "config": config,
-        "config_hash": _hash({**run.config.identity(), "attack": config["attack"]}),
-        "environment": run.manifest["environment"],
-        "seed": run.config.seed,
-        "tasks": task_results,
-        "attack": {"name": run.name, "parameters": run.parameters, "eligibility": run.eligibility},
-    }
-    validate_results(results)
+    attack = {"name": run.name, "parameters": run.parameters}
+    results = envelope("attack", manifest=run.manifest, model=run.info.to_json(),
+                       config={**run.config.to_json(), "attack": attack},
+                       config_hash=hash_json({**run.config.identity(), "attack": attack}), seed=run.config.seed,
+                       tasks=task_results, attack={**attack, "eligibility": run.eligibility})
     run.begin()
     run.store.write_results(results)
     return results
@@ -248,7 +248,18 @@ def write_skipped(run: AttackRun) -> dict[str, Any]:
     return write_results(run, tasks)
 
 
-def derived(pt: PreparedTask, samples: list, **changes: Any) -> PreparedTask:
-    """The same task and data identity with other samples (and, e.g., another mode)."""
-    task = dataclasses.replace(pt.task, **changes) if changes else pt.task
-    return PreparedTask(task, samples, pt.data_hash, pt.source, pt.identity)
+def run_attack(attack: type[Attack] | str, settings: Any, config: EvalConfig, eligibility=None,
+               ui=None) -> dict[str, Any]:
+    """The library call behind `cub attack NAME`: check the settings, open (or resume) the attack's
+    run dir, check eligibility (``eligibility``: an :class:`~code_unlearn_bench.attacks.eligibility.
+    EligibilityInputs`, None = not checked), run the attack or record the skip; returns results."""
+    from code_unlearn_bench.attacks.eligibility import EligibilityInputs
+    from code_unlearn_bench.attacks.registry import ATTACKS
+
+    attack = ATTACKS.load(attack) if isinstance(attack, str) else attack
+    settings = settings.checked(config)
+    eligibility = eligibility or EligibilityInputs()
+    run = open_run(attack.name, settings.parameters(), config, eligibility.check, ui=ui, modes=attack.modes)
+    if not run.eligibility["eligible"]:
+        return write_skipped(run)
+    return attack.run(run, settings)

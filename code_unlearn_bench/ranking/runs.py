@@ -1,4 +1,5 @@
-"""Reading ``results.json`` files (written by ``cub evaluate``) for ranking, checks and the leaderboard.
+"""Reading ``results.json`` files (written by ``cub evaluate``/``cub attack``) for ranking, checks
+and the leaderboard (the format itself: :mod:`code_unlearn_bench.results`).
 
 One :class:`Run` wraps one validated results file. Scores are looked up with
 :meth:`Run.score`, which never raises for a missing score: it returns ``(None, reason)`` so the
@@ -10,36 +11,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
-
-from jsonschema import Draft202012Validator
+from typing import Iterable
 
 from code_unlearn_bench.errors import CubError
-
-RESULTS_FILE = "results.json"
+from code_unlearn_bench.results import RESULTS_FILE, schema_errors
 
 # Used only when a metric entry lacks ``higher_is_better`` (the schema makes it optional);
 # every analyzer in this repo sets it, so this is a fallback for hand-written files.
 _LOWER_IS_BETTER_HINTS = ("nll", "loss", "perplexity", "ppl")
-
-
-@lru_cache(maxsize=1)
-def results_validator() -> Draft202012Validator:
-    text = resources.files("code_unlearn_bench").joinpath("schemas/results.schema.json").read_text()
-    return Draft202012Validator(json.loads(text))
-
-
-def schema_errors(data: Any) -> list[str]:
-    """Every schema violation of ``data`` as a readable one-liner (``at tasks.x.metrics: ...``)."""
-    errors = sorted(results_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    out = []
-    for err in errors:
-        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        out.append(f"at {where}: {err.message}")
-    return out
 
 
 def default_higher_is_better(metric_name: str) -> bool:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence, TypedDict
 
 import numpy as np
 
 from code_unlearn_bench.samples import Sample
+
+if TYPE_CHECKING:
+    from code_unlearn_bench.models.base import GenerationSettings
+    from code_unlearn_bench.task_spec import Task
 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 20240607  # fixed: `cub score` must reproduce results.json bit-for-bit
@@ -36,6 +42,38 @@ def metric(values: Sequence[float], higher_is_better: bool = True, ci: bool = Tr
     }
 
 
+class LogLikelihood(TypedDict):
+    sum: float
+    n_tokens: int
+    token_logprobs: list[float]
+
+
+class GenerationRecord(TypedDict, total=False):
+    """One line of ``generations/<task>.jsonl``: what the model produced for one sample."""
+
+    id: str
+    prompt_hash: str
+    completion: str  # generate mode (the first completion when num_samples > 1)
+    completions: list[str]  # num_samples > 1
+    loglikelihood: LogLikelihood  # loglikelihood mode
+    scores: dict[str, Any]  # added at scoring
+
+
+@dataclass(frozen=True)
+class AnalysisContext:
+    """Everything an analyzer may use beyond samples and records, built by the run path."""
+
+    tokenizer: Any = None  # the model's tokenizer (None when no scoring step needs one)
+    cache_dir: Path | None = None  # user cache dir (analyzer caches go below it)
+    task: "Task | None" = None
+    generation: "GenerationSettings | None" = None  # None in loglikelihood mode
+    allow_code_execution: bool = False
+    sandbox: str = "auto"  # sandbox backend name (code_unlearn_bench.sandbox.SANDBOXES)
+    allow_unsafe_execution: bool = False
+    exec_workers: int | None = None  # None: one per CPU
+    quiet: bool = False  # no notes on stderr (e.g. sandbox fallbacks)
+
+
 class Analyzer:
     """Scores a task's completions. Subclasses live in the top-level ``analyzers/`` folder
     (installed as ``code_unlearn_bench.analyzers``), one module per analyzer, exposing
@@ -58,26 +96,13 @@ class Analyzer:
         """How the score is computed (recorded in results.json)."""
         return {"analyzer": self.name, **self.options}
 
-    def prepare(self, context: "AnalysisContext") -> None:  # noqa: F821 - optional hook
-        """Called once before scoring (tokenizer, sandbox, caches are in the context)."""
+    def prepare(self, context: AnalysisContext) -> None:
+        """Called before each scoring (tokenizer, sandbox, caches are in the context)."""
 
-    def score(self, samples: Sequence[Sample], completions: Sequence[str]) -> list[dict[str, Any]]:
+    def score(self, samples: Sequence[Sample], records: Sequence[GenerationRecord]) -> list[dict[str, Any]]:
+        """One JSON-able dict per sample; ``records[i]`` is the generation record of ``samples[i]``."""
         raise NotImplementedError
 
     def aggregate(self, samples: Sequence[Sample], scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Return {"metrics": {name: metric(...)}, "breakdown": {...} (optional)}."""
         raise NotImplementedError
-
-
-class AnalysisContext:
-    """What an analyzer may need beyond samples: the model's tokenizer, the run config (sandbox
-    options among it), the cache dir, the task and its generation settings (None in
-    loglikelihood mode)."""
-
-    def __init__(self, tokenizer=None, config=None, cache_dir=None, env=None, task=None, generation=None):
-        self.tokenizer = tokenizer
-        self.config = config
-        self.cache_dir = cache_dir
-        self.env = env
-        self.task = task
-        self.generation = generation

@@ -1,0 +1,68 @@
+"""Prepared tasks: every task of a run resolved, its data loaded and its settings computed once,
+before any model is loaded (bad input fails fast).
+
+A :class:`PreparedTask` is what the run path consumes: the samples (after ``--limit``), the hash
+of the full data, the generation settings and sample count (``None``/1 in loglikelihood mode),
+the analyzer instance, and the identity that a resumed run must match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from code_unlearn_bench.analyzer_base import Analyzer
+from code_unlearn_bench.config import EvalConfig
+from code_unlearn_bench.models.base import GenerationSettings
+from code_unlearn_bench.samples import Sample, data_hash
+from code_unlearn_bench.task_spec import Task, get_task
+
+
+@dataclass
+class PreparedTask:
+    task: Task
+    samples: list[Sample]  # after --limit
+    data_hash: str  # of the full (un-limited) data
+    source: str | None
+    analyzer: Analyzer
+    generation: GenerationSettings | None = None  # None in loglikelihood mode
+    num_samples: int = 1  # completions per prompt
+    identity: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def generates(self) -> bool:
+        return self.task.mode == "generate"
+
+    def derived(self, samples: list[Sample], **task_changes: Any) -> "PreparedTask":
+        """The same task and data identity with other samples (and, e.g., another mode): what
+        attacks evaluate. The analyzer is shared; the run path prepares it before each scoring."""
+        task = dataclasses.replace(self.task, **task_changes) if task_changes else self.task
+        generates = task.mode == "generate"
+        return dataclasses.replace(self, task=task, samples=samples,
+                                   generation=self.generation if generates else None,
+                                   num_samples=self.num_samples if generates else 1)
+
+
+def prepare_task(task: Task, config: EvalConfig) -> PreparedTask:
+    source = config.data.get(task.name)
+    options = config.options_for(task.name)
+    analyzer = task.make_analyzer(options)  # unknown option -> error now, not after generation
+    samples = task.load_samples(source, options)
+    dh = data_hash(samples)
+    limit = config.limit_for(task.name)
+    generation = num_samples = None
+    if task.mode == "generate":
+        generation = task.generation_settings(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                                              seed=config.seed)
+        num_samples = task.num_samples(config.num_samples)
+    identity = {"version": task.version, "data_hash": dh, "mode": task.mode,
+                "generation": generation.to_json() if generation else None, "num_samples": num_samples}
+    return PreparedTask(task, samples[:limit] if limit else samples, dh, source, analyzer, generation,
+                        num_samples or 1, identity)
+
+
+def prepare_tasks(config: EvalConfig) -> list[PreparedTask]:
+    """Resolve every task of ``config`` and load its data (all tasks resolved before any loads)."""
+    tasks = [get_task(name) for name in config.tasks]
+    return [prepare_task(task, config) for task in tasks]

