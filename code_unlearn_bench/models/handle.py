@@ -69,7 +69,7 @@ class ModelHandle:
         def refuse() -> ResolvedModel:
             raise RuntimeError("a handle built from a backend has no model to resolve")
 
-        return cls(refuse, backend.info, _backend=backend, _tokenizer=backend.tokenizer)
+        return cls(refuse, backend.info, _backend=backend)
 
     @property
     def resolved(self) -> ResolvedModel:
@@ -84,11 +84,12 @@ class ModelHandle:
 
             self._backend = load_backend(self.options.backend, self.resolved, info=self.info,
                                          **self.options.kwargs())
-            self._tokenizer = self._backend.tokenizer
         return self._backend
 
     @property
     def tokenizer(self):
+        if self._backend is not None:
+            return self._backend.tokenizer
         if self._tokenizer is None:
             from code_unlearn_bench.models.loading import load_tokenizer
 
