@@ -110,7 +110,7 @@ class AttackRun:
 
     def evaluate_setting(self, setting: str, handle, prepared: list[PreparedTask],
                          config: EvalConfig | None = None) -> dict[str, Outcome]:
-        """Generate (resumably) and score ``prepared`` under ``setting`` with the core runner.
+        """Generate (resumably) and score ``prepared`` under ``setting`` through the run path.
 
         ``handle`` is anything with ``.backend`` (loaded only if generation is pending) and
         ``.tokenizer`` (see run_path.Model): the attacks pass transformed models through it."""
