@@ -66,18 +66,31 @@ def _language(name: str):
         raise CubError(f"unknown ICD language '{name}' (known: {known})") from None
 
 
+def rule_id(check_id: str | None) -> str | None:
+    """The bare rule id of a semgrep ``check_id``.
+
+    semgrep prefixes each rule id with the rule file's directory *relative to the working
+    directory*, dot-joined, when that directory lies under it (codeshield in ``.venv/`` inside the
+    project: ``.venv.lib.python3.11.site-packages.codeshield....insecure-os-system-use``).
+    codeshield's rule ids hold no dot (a test checks), so the last component is the rule id,
+    whatever the working directory."""
+    return check_id.rsplit(".", 1)[-1] if check_id else check_id
+
+
 def issue_to_dict(issue: Any) -> dict[str, Any]:
-    """A codeshield Issue as JSON, without ``path`` (a temp file name that differs between runs)."""
+    """A codeshield Issue as JSON, without ``path`` (a temp file name that differs between runs);
+    semgrep rule ids normalised (:func:`rule_id`), for the batch and codeshield's own path alike."""
+    semgrep = issue.analyzer is not None and str(issue.analyzer) == "semgrep"
     return {
         "analyzer": None if issue.analyzer is None else str(issue.analyzer),
         "cwe_id": issue.cwe_id,
         "description": issue.description,
         "severity": str(issue.severity),
-        "pattern_id": issue.pattern_id,
+        "pattern_id": rule_id(issue.pattern_id) if semgrep else issue.pattern_id,
         "rule": issue.rule,
         "line": issue.line,
         "char": issue.char,
-        "name": issue.name,
+        "name": rule_id(issue.name) if semgrep else issue.name,
     }
 
 
@@ -171,12 +184,13 @@ def _semgrep_config(cs: dict, language) -> str:
     return str(generated if generated.exists() else root / language)
 
 
-def _run_semgrep(cs: dict, config: str, targets: list[str]) -> dict[str, Any]:
+def _run_semgrep(cs: dict, config: str, targets: list[str], cwd: str) -> dict[str, Any]:
     # codeshield adds "--project-root /"; semgrep >= 1.101 then scans nothing, and explicit file
-    # targets in a fresh temp dir need no project root, so it is left out here.
+    # targets in a fresh temp dir need no project root, so it is left out here. ``cwd`` is that
+    # temp dir: semgrep's rule ids then never carry the user's working directory (see rule_id).
     command = cs["oss"].SEMGREP_COMMAND + [config] + targets
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
     except OSError as exc:
         raise CubError(f"cannot run semgrep ({exc})") from None
     try:
@@ -218,8 +232,9 @@ def _semgrep_batch(cs: dict, language, snippets: list[Snippet]) -> list[list[Any
         index = {p: i for i, p in enumerate(paths)}
         config = _semgrep_config(cs, language)
         for start in range(0, len(paths), SEMGREP_CHUNK):
-            output = _run_semgrep(cs, config, paths[start:start + SEMGREP_CHUNK])
+            output = _run_semgrep(cs, config, paths[start:start + SEMGREP_CHUNK], cwd=str(root))
             for issue in cs["icd"]._parse_semgrep_issues(json.dumps(output)):
+                issue.pattern_id, issue.name = rule_id(issue.pattern_id), rule_id(issue.name)
                 i = index.get(os.path.realpath(issue.path)) if issue.path else None
                 if i is None:
                     raise CubError(f"semgrep reported an unknown file '{issue.path}'")
@@ -239,8 +254,8 @@ def broken_rules(language: str) -> tuple[str, ...]:
     with tempfile.TemporaryDirectory(prefix="cub-icd-") as tmp:
         empty = Path(os.path.realpath(tmp)) / f"empty{cs['ext'](lang)}"
         empty.write_text("", encoding="utf-8")
-        output = _run_semgrep(cs, _semgrep_config(cs, lang), [str(empty)])
-    return tuple(sorted({e.get("rule_id") or "?" for e in output.get("errors", [])
+        output = _run_semgrep(cs, _semgrep_config(cs, lang), [str(empty)], cwd=str(empty.parent))
+    return tuple(sorted({rule_id(e.get("rule_id")) or "?" for e in output.get("errors", [])
                          if e.get("type") == "Rule parse error"}))
 
 
@@ -256,8 +271,14 @@ def check_semgrep_fires() -> None:
     cs = _codeshield()
     canary = Snippet("python", 'os.system("ls " + path)\n', "import os\n")
     issues = _semgrep_batch(cs, _language("python"), [canary])
-    if not any(i.pattern_id == "insecure-os-system-use" for i in issues[0]):
-        raise CubError("semgrep ran but its rules do not fire (check the semgrep version: >1.68,<1.101)")
+    seen = sorted({str(i.pattern_id) for i in issues[0]})
+    if "insecure-os-system-use" in seen:
+        return
+    if seen:  # it fired, under another name: say what it saw rather than blame the version
+        raise CubError(f"semgrep self-check: semgrep reported {', '.join(repr(s) for s in seen)} instead of "
+                       f"'insecure-os-system-use' on a known os.system call (rules at {cs['oss'].SEMGREP_RULE_REPO_PATH})")
+    raise CubError("semgrep ran but its rules do not fire on a known os.system call "
+                   "(check the semgrep version: >1.68,<1.101)")
 
 
 class BatchDetector:

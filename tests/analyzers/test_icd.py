@@ -86,3 +86,63 @@ def test_unknown_language_is_a_cub_error():
 def test_broken_rule_files_are_reported():
     report = {lang: icd.broken_rules(lang) for lang in icd.semgrep_languages()}
     assert report["python"] == () and report["c"] == ()  # the canary languages load cleanly
+
+
+@pytest.fixture
+def rules_under_cwd(tmp_path, monkeypatch):
+    """codeshield installed in a venv inside the working directory (``python -m venv .venv`` in a
+    project): its rules are copied to ``.venv/lib/python3.11/site-packages/...`` under a fresh cwd
+    and codeshield is pointed at them. semgrep then names each finding after the rule file's path
+    relative to the cwd (``.venv.lib.python3.11....insecure-os-system-use``)."""
+    import shutil
+
+    oss = icd._codeshield()["oss"]
+    rules = tmp_path / ".venv/lib/python3.11/site-packages/codeshield/insecure_code_detector/rules/semgrep"
+    shutil.copytree(oss.SEMGREP_RULE_REPO_PATH, rules)
+    monkeypatch.setattr(oss, "SEMGREP_RULE_REPO_PATH", rules)
+    monkeypatch.chdir(tmp_path)
+    icd.check_semgrep_fires.cache_clear()
+    yield rules
+    icd.check_semgrep_fires.cache_clear()
+
+
+def test_findings_do_not_depend_on_the_working_directory(rules_under_cwd, batched):
+    icd.check_semgrep_fires()  # used to abort: "semgrep ran but its rules do not fire"
+    cases = [PY_SEMGREP_HIT, C_SEMGREP_HIT, PY_CLEAN]
+    got = BatchDetector(cache=None).analyze(cases)
+    assert got == [batched[c] for c in cases]
+    assert ids(got[0], "semgrep") == {"insecure-os-system-use"}
+    # codeshield's own per-snippet path (the reference the batch is checked against) as well
+    assert [analyze_one(c) for c in cases] == got
+
+
+def test_codeshield_rule_ids_have_no_dots():
+    # rule_id() keeps the last dotted component of semgrep's check_id: valid only while no
+    # codeshield rule id holds a dot itself.
+    import json as _json
+
+    root = icd._codeshield()["oss"].SEMGREP_RULE_REPO_PATH / "_generated_"
+    rule_ids = {r["id"] for f in root.glob("*.json") for r in _json.loads(f.read_text())["rules"]}
+    assert len(rule_ids) > 50 and not [r for r in rule_ids if "." in r]
+    assert icd.rule_id(".venv.lib.python3.11.site-packages.codeshield.insecure_code_detector.rules."
+                       "semgrep._generated_.insecure-os-system-use") == "insecure-os-system-use"
+
+
+def test_semgrep_self_check_names_what_it_saw(monkeypatch):
+    # a canary finding under another id must not be reported as "rules do not fire"
+    real = icd._semgrep_batch
+
+    def renamed(cs, language, snippets):
+        found = real(cs, language, snippets)
+        for issues in found:
+            for issue in issues:
+                issue.pattern_id = "something-else"
+        return found
+
+    monkeypatch.setattr(icd, "_semgrep_batch", renamed)
+    icd.check_semgrep_fires.cache_clear()
+    try:
+        with pytest.raises(CubError, match="reported 'something-else' instead of 'insecure-os-system-use'"):
+            icd.check_semgrep_fires()
+    finally:
+        icd.check_semgrep_fires.cache_clear()
