@@ -22,6 +22,8 @@ from code_unlearn_bench.unlearn.tokens import SeqBatch
 
 # Tasks whose whole text is the thing to forget (no prompt): the paper's copyright setting.
 WHOLE_TEXT_TASKS = {"copyright"}
+# Samples a forget task evaluates but that must be kept (deprecated: the still-valid APIs).
+RETAIN_SPLIT = "retain"
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,22 @@ def load_forget_set(task_name: str, source: str | None = None, options: dict[str
     task = get_task(task_name)
     if task.kind != "forget":
         raise CubError(f"task '{task_name}' is a {task.kind} task; learn/unlearn need a forget task")
+    options = dict(options or {})
+    if "split" in task.loader_options:
+        # A task with forget/retain splits (deprecated) evaluates both, but unlearning must train
+        # on the forget split only; asking the loader for it makes --limit count forget samples.
+        if options.get("split") not in (None, "", "forget"):
+            raise CubError(f"task '{task_name}': unlearning trains on the forget split only "
+                           f"(got split={options['split']!r})")
+        options["split"] = "forget"
     samples = task.load_samples(source=source, options=options, limit=limit)
+    # and whatever a loader tags as retained never becomes forget data
+    samples = [s for s in samples if s.meta.get("split") != RETAIN_SPLIT]
     pairs = [p for p in (to_pair(task_name, s) for s in samples) if p.answer.strip()]
     if not pairs:
         raise DataError(f"the forget set of task '{task_name}' is empty (nothing to forget in "
                         f"{source or task.default_source or 'the default source'})")
-    return ForgetSet(task_name, pairs, data_hash(samples), source, dict(options or {}))
+    return ForgetSet(task_name, pairs, data_hash(samples), source, options)
 
 
 @dataclass

@@ -188,7 +188,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
     run = previous if previous is not None else {
         "identity": identity, "method": method.name, "task": cfg.task, "base_model": _base_name(info),
         "hyperparameters": method.hyperparameters(), "training": _training_settings(cfg),
-        "data": {"task": cfg.task, "source": cfg.data, "options": cfg.task_options, "limit": cfg.limit,
+        "data": {"task": cfg.task, "source": cfg.data, "options": forget.options, "limit": cfg.limit,
                  "hash": forget.hash, "n_examples": len(examples),
                  "n_answer_tokens": sum(len(e.seqs["forget"][0]) - max(e.seqs["forget"][1], 1) for e in examples)},
         "refusals": {"path": cfg.refusals or "builtin", "hash": refusals_hash} if refusals else None,

@@ -148,3 +148,16 @@ def test_checkpoints_carry_lineage_and_load_back(cub, tmp_path, tiny_model_dir, 
     run = json.loads((tmp_path / "u" / "run.json").read_text())
     assert run["refusals"]["path"] == "builtin" and run["data"]["n_examples"] == 3
     assert run["peak_memory_bytes"] > 0 and len(run["epochs"][0]["losses"]) == 1
+
+
+def test_unlearn_deprecated_trains_on_the_forget_split_only(cub, tmp_path, tiny_model_dir):
+    from code_unlearn_bench.samples import data_hash
+    from code_unlearn_bench.tasks_registry import get_task
+
+    code, _, err = cub("unlearn", "--model", tiny_model_dir, "--method", "ga", "--task", "deprecated",
+                       "--limit", "4", "--output-dir", tmp_path / "u", "--epochs", "1", "--max-length", "32")
+    assert code == 0, err
+    run = json.loads((tmp_path / "u" / "run.json").read_text())
+    forget = [s for s in get_task("deprecated").load_samples() if s.meta["split"] == "forget"][:4]
+    assert run["data"]["n_examples"] == 4 and run["data"]["options"]["split"] == "forget"
+    assert run["data"]["hash"] == data_hash(forget)  # the first 4 forget samples, no retained API

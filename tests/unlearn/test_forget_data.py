@@ -78,3 +78,22 @@ def test_refusals_builtin_paper_format_and_determinism(tmp_path, shared_data):
         load_refusals(bad)
     with pytest.raises(DataError, match="cannot read refusal list"):
         load_refusals(tmp_path / "missing.jsonl")
+
+
+def test_deprecated_unlearning_uses_the_forget_split_only():
+    # the deprecated task evaluates both splits; training must never push down the retained
+    # still-valid APIs (meta split "retain")
+    from code_unlearn_bench.errors import CubError
+    from code_unlearn_bench.tasks_registry import get_task
+    from code_unlearn_bench.unlearn.data import load_forget_set
+
+    everything = get_task("deprecated").load_samples()
+    forget_ids = {s.id for s in everything if s.meta["split"] == "forget"}
+    assert len(forget_ids) < len(everything)  # the evaluation set holds retained APIs too
+    forget = load_forget_set("deprecated")
+    assert {p.id for p in forget.pairs} == forget_ids
+    # --limit counts forget samples, not a prefix of the interleaved forget/retain list
+    assert {p.id for p in load_forget_set("deprecated", limit=6).pairs} <= forget_ids
+    assert len(load_forget_set("deprecated", limit=6).pairs) == 6
+    with pytest.raises(CubError, match="forget split only"):
+        load_forget_set("deprecated", options={"split": "retain"})
