@@ -2,7 +2,9 @@
 
 Sources: a JSONL file (``task_id``/``content``; PROD's ``canonical_solution`` also accepted), a
 directory of source files, an HF dataset (``save_to_disk`` dir or hub name), or, by default, 20
-pinned files of the running Python's standard library (no download needed).
+files of CPython 3.11.7's standard library shipped as package data
+(``code_unlearn_bench/data/stdlib/``, PSF licence there): the same files, and the same data hash,
+on every Python.
 
 Split (the reference code's protocol): split the file on single spaces and give the model the
 first floor(n/2) pieces; the rest is the reference. ``" ".join`` of the pieces is the file again,
@@ -12,7 +14,7 @@ so prompt + reference == file exactly.
 from __future__ import annotations
 
 import hashlib
-import sysconfig
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ from code_unlearn_bench.loaders._io import (is_hf_saved_dataset, read_hf_dataset
                                             require_fields)
 from code_unlearn_bench.samples import Sample
 
-# (path relative to the stdlib, first 16 hex digits of its sha256 under CPython 3.11.7).
+# (path relative to the stdlib, first 16 hex digits of its sha256 under CPython 3.11.7); the
+# shipped copies are checked against these on every load.
 # Small (1-3.5 KB) real modules, so a 256-token continuation covers most of each second half.
 STDLIB_FILES = (
     ("asyncio/base_futures.py", "385a1fd5e8688f1f"),
@@ -61,19 +64,25 @@ def make_sample(task_id: str, content: str, origin: str) -> Sample:
                   meta={"content": content, "origin": origin})
 
 
-def stdlib_samples(strict_hashes: bool = False) -> list[Sample]:
-    root = Path(sysconfig.get_paths()["stdlib"])
+def packaged_jsonl(name: str) -> list[dict[str, Any]]:
+    """Rows of ``code_unlearn_bench/data/stdlib/<name>`` (pinned CPython 3.11.7 files)."""
+    resource = resources.files("code_unlearn_bench") / "data" / "stdlib" / name
+    try:
+        return read_jsonl(Path(str(resource)))
+    except DataError as exc:
+        raise DataError(f"package data is broken (reinstall code-unlearn-bench): {exc}") from None
+
+
+def stdlib_samples() -> list[Sample]:
+    """The 20 pinned standard-library files, from the package (never the running Python's)."""
+    rows = {r["task_id"]: r["content"] for r in packaged_jsonl("copyright_forget.jsonl")}
     out = []
     for rel, digest in STDLIB_FILES:
-        f = root / rel
-        try:
-            text = f.read_text(encoding="utf-8")
-        except OSError:
-            raise DataError(f"standard-library file {rel} is missing from this Python ({root})") from None
-        actual = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-        if strict_hashes and actual != digest:
-            raise DataError(f"standard-library file {rel} differs from the pinned version "
-                            f"(sha256 {actual}… != {digest}…); results would not be comparable")
+        text = rows.get(f"stdlib/{rel}")
+        actual = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16] if text is not None else "missing"
+        if actual != digest:
+            raise DataError(f"package data file stdlib/{rel} is not the pinned version "
+                            f"(sha256 {actual} != {digest}); reinstall code-unlearn-bench")
         out.append(make_sample(f"stdlib/{rel}", text, "python-stdlib"))
     return out
 
@@ -109,7 +118,8 @@ def load(source: str | None, options: dict[str, Any]) -> list[Sample]:
 
 def _load(source: str | None, options: dict[str, Any]) -> list[Sample]:
     if source is None:
-        return stdlib_samples(strict_hashes=bool(options.get("strict_hashes", False)))
+        # strict_hashes is kept for old configs: the shipped files are always checked now
+        return stdlib_samples()
     id_field = options.get("id_field", "task_id")
     content_field = options.get("content_field", "content")
     path = Path(source).expanduser()

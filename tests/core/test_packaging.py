@@ -41,6 +41,9 @@ def test_wheel_contents_use_our_namespace_only(wheel):
     assert "code_unlearn_bench/task_specs/copyright.yaml" in names
     assert "code_unlearn_bench/analyzers/copyright_bleu.py" in names
     assert "code_unlearn_bench/schemas/results.schema.json" in names
+    # the pinned default data (same on every Python) and its PSF licence
+    for name in ("copyright_forget.jsonl", "disjoint.jsonl", "LICENSE.txt", "README.md"):
+        assert f"code_unlearn_bench/data/stdlib/{name}" in names
 
 
 def test_installed_wheel_finds_specs_and_analyzers(wheel, tmp_path):
