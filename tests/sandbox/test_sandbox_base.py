@@ -15,13 +15,15 @@ LIM = Limits(timeout_s=2, memory_mb=128)
 
 
 def report(**kw):
-    base = {"exit": 0, "signal": None, "timed_out": False, "output_exceeded": False, "output_bytes": 0,
+    base = {"completed": True, "exit": 0, "signal": None, "timed_out": False, "output_exceeded": False, "output_bytes": 0,
             "stdout": "", "stderr": "", "wall_s": 0.1, "cpu_s": 0.1, "maxrss_kb": 1000}
     return {**base, **kw}
 
 
 @pytest.mark.parametrize("rep, status, reason", [
     (report(), "passed", ""),
+    (report(completed=False), "failed", "the program exited with status 0 before its tests ran to the end "
+                                        "(no completion token from the harness: os._exit, exec or a similar exit trick)"),
     (report(exit=1, stderr="Traceback...\nAssertionError: x\n"), "failed", "AssertionError: x"),
     (report(exit=EXIT_OOM), "oom", "memory limit of 128 MB reached"),
     (report(exit=None, timed_out=True), "timeout", "wall-clock limit of 2s exceeded"),
