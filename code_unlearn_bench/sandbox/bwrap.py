@@ -21,6 +21,7 @@ kernel kills every process left in its pid namespace).
 
 from __future__ import annotations
 
+import functools
 import os
 import select
 import shutil
@@ -30,6 +31,7 @@ import tempfile
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from code_unlearn_bench.errors import SandboxError
@@ -67,12 +69,14 @@ class SlotDied(Exception):
 class WarmSlot:
     """One long-lived bwrap sandbox whose pid 1 is ``launcher.py --serve``; one program at a time."""
 
-    def __init__(self, argv: list[str], env: dict[str, str]):
+    def __init__(self, argv: list[str], env: dict[str, str], spawner: ThreadPoolExecutor | None = None):
         self.argv = argv
         self._err = tempfile.TemporaryFile()
         self._buf = b""
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err,
-                                     env=env, start_new_session=True, bufsize=0)
+        start = functools.partial(subprocess.Popen, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=self._err, env=env, start_new_session=True, bufsize=0)
+        # started from ``spawner``'s long-lived thread: see BwrapSandbox.__init__
+        self.proc = spawner.submit(start).result() if spawner is not None else start()
         self._out = self.proc.stdout.fileno()
         try:
             line = self._readline(time.monotonic() + START_TIMEOUT_S)
@@ -173,10 +177,12 @@ def _close_proc(proc: subprocess.Popen, busy: bool = False) -> None:
             pass
 
 
-def _close_slots(slots: dict) -> None:
+def _close_slots(slots: dict, spawner: ThreadPoolExecutor | None = None) -> None:
     for slot in list(slots.values()):
         slot.close()
     slots.clear()
+    if spawner is not None:
+        spawner.shutdown(wait=False)
 
 
 class BwrapSandbox(Sandbox):
@@ -194,9 +200,13 @@ class BwrapSandbox(Sandbox):
         self.persistent = persistent
         self._slots: dict[int, WarmSlot] = {}
         self._lock = threading.Lock()
+        # bwrap's --die-with-parent fires when the *thread* that started it exits: warm sandboxes
+        # are started from this one long-lived thread, never from run()'s short-lived workers
+        # (whose exit used to kill them after each run(), sometimes mid-program)
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cub-bwrap-spawn")
         # warm sandboxes go when this object does (or at exit); they also exit on their own
         # when cub's end of their pipe closes
-        self._finalizer = weakref.finalize(self, _close_slots, self._slots)
+        self._finalizer = weakref.finalize(self, _close_slots, self._slots, self._spawner)
         if probe:
             res = self.run_one("pass", Limits(timeout_s=10), 0)
             if not res.passed:
@@ -263,7 +273,7 @@ class BwrapSandbox(Sandbox):
                 warm = None
             if warm is None:
                 try:
-                    warm = WarmSlot(argv, self._env())
+                    warm = WarmSlot(argv, self._env(), self._spawner)
                 except SlotDied as exc:
                     return ExecutionResult("sandbox_error", f"sandbox did not start the program: {exc}")
                 fresh = True
@@ -284,7 +294,7 @@ class BwrapSandbox(Sandbox):
 
     def close(self) -> None:
         with self._lock:
-            _close_slots(self._slots)
+            _close_slots(self._slots)  # the spawner stays: a closed sandbox may be used again
 
     def describe(self):
         return {"backend": self.name, "privileged": self.privileged, "python": self.python,

@@ -94,7 +94,7 @@ def test_unbiased_pass_at_k_with_samples(prepared):
     a = ANALYZER(timeout=5, k=[1, 2, 10])
     a.sandbox, a.workers = prepared.sandbox, 2
     scores = a.score(samples, records)
-    assert [(s["n"], s["c"]) for s in scores] == [(3, 1), (3, 3)]
+    assert [(s["n"], s["c"]) for s in scores] == [(3, 1), (3, 3)], scores
     assert scores[0]["statuses"] == ["failed", "passed", "failed"]
     m = a.aggregate(samples, scores)["metrics"]
     assert m["pass@1"]["value"] == pytest.approx((1 / 3 + 1) / 2, abs=1e-6)
@@ -153,3 +153,62 @@ def test_cub_score_fails_exit_tricks_and_passes_canonical(tiny_model_dir, cub, t
     assert "exit(0)" in scored[2]["reason"]
     task = json.loads((out / "results.json").read_text())["tasks"]["humaneval"]
     assert task["metrics"]["pass@1"]["value"] == 0.25
+
+
+class CountingSandbox:
+    """Records the programs it is asked to run; every program passes in 0.5 s."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, programs, limits, workers=None):
+        from code_unlearn_bench.sandbox import ExecutionResult
+
+        self.calls.append((list(programs), limits))
+        return [ExecutionResult("passed", wall_s=0.5) for _ in programs]
+
+    def describe(self):
+        return {"backend": "counting"}
+
+
+def test_scaled_limit_rule_and_cache(tmp_path):
+    from code_unlearn_bench.sandbox import timing
+
+    assert timing.scaled_limit(10.0, 4.0, 0.2) == 10.0  # fast reference: the floor
+    assert timing.scaled_limit(1.0, 4.0, 0.6) == 2.4
+    assert timing.scaled_limit(1.0, 4.0, None) == 1.0  # not timed: the floor
+    sb = CountingSandbox()
+    times, measured = timing.reference_times(["a", "b", "a"], sb, 256, 40.0, 2, tmp_path)
+    assert times == [0.5, 0.5, 0.5] and measured == 2
+    assert len(sb.calls[0][0]) == 2 * timing.REPEATS and sb.calls[0][1].timeout_s == 40.0
+    # cached in the cache dir: a second run (another process, same machine) measures nothing
+    sb2 = CountingSandbox()
+    assert timing.reference_times(["b", "a"], sb2, 256, 40.0, 2, tmp_path) == ([0.5, 0.5], 0)
+    assert sb2.calls == [] and (tmp_path / timing.CACHE_FILE).is_file()
+    # another sandbox or memory limit is another measurement
+    assert timing.reference_times(["a"], sb2, 512, 40.0, 2, tmp_path)[1] == 1
+
+
+@needs_bwrap
+def test_time_limit_scales_with_the_reference_runtime(tmp_path):
+    from code_unlearn_bench.samples import Sample
+
+    # a problem whose canonical solution takes ~0.6 s; a completion taking ~1.5 s is fine by the
+    # scaled rule (limit max(1, 4 x 0.6) = ~2.4 s) but times out under a fixed 1 s limit
+    test = "def check(candidate):\n    assert candidate() == 1\n"
+    sample = Sample("slow/0", "import time\ndef f():\n", "    time.sleep(0.6)\n    return 1\n",
+                    {"entry_point": "f", "test": test})
+    slow_but_ok = {"id": "slow/0", "completion": "    time.sleep(1.5)\n    return 1\n"}
+    statuses = {}
+    for rule in ("scaled", "fixed"):
+        a = ANALYZER(timeout=1, time_limit=rule, k=[1])
+        a.prepare(AnalysisContext(allow_code_execution=True, sandbox="bwrap", allow_unsafe_execution=False,
+                                  exec_workers=2, quiet=True, cache_dir=tmp_path))
+        [score] = a.score([sample], [slow_but_ok])
+        statuses[rule] = (score["status"], score["timeout_s"], a.protocol()["time_limit"])
+    status, limit, protocol = statuses["scaled"]
+    assert status == "passed" and 2.3 <= limit < 4, statuses
+    assert protocol["floor_s"] == 1 and protocol["factor"] == 4 and protocol["limits_s"]["above_floor"] == 1
+    assert protocol["rule"].startswith("max(floor_s, factor x")
+    assert statuses["fixed"][:2] == ("timeout", 1.0)
+    assert statuses["fixed"][2] == {"rule": "fixed", "floor_s": 1.0}

@@ -29,8 +29,10 @@ from code_unlearn_bench.sandbox.bwrap import BwrapSandbox  # noqa: E402
 
 
 FAST = Limits(timeout_s=3, memory_mb=256, nproc=16)
-# prints the sandbox's pid namespace: equal in two programs = the same warm sandbox
-NS = "import os\nprint('NS', os.readlink('/proc/self/ns/pid'))\n"
+# prints the sandbox's pid namespace and its pid 1's start time: equal in two programs = the same
+# warm sandbox (a namespace's inode number alone is reused once the old namespace is freed)
+NS = ("import os\nprint('NS', os.readlink('/proc/self/ns/pid'), "
+      "open('/proc/1/stat').read().rsplit(')', 1)[1].split()[19])\n")
 
 
 @pytest.fixture
@@ -55,6 +57,19 @@ def test_programs_reuse_the_warm_sandbox(sb):
     # and the supervisor is pid 1 of that namespace, the program its child
     res = in_order(sb, "import os\nassert os.getppid() == 1, os.getppid()\n")[0]
     assert res.passed, res.reason
+
+
+def test_warm_sandboxes_outlive_the_run_call_that_started_them(sb):
+    # Each run() call has its own worker threads; bwrap's --die-with-parent fires when the
+    # *thread* that started it exits, which used to kill every warm sandbox when its run()
+    # returned, and sometimes mid-program in the next run() ("the program killed its sandbox
+    # supervisor" for a correct program). Slots are started from a thread that lives as long as
+    # the sandbox object.
+    first = sb.run([NS, NS], FAST, workers=2)
+    time.sleep(0.5)  # time for a death signal to arrive
+    for _ in range(3):
+        again = sb.run([NS + "import time\ntime.sleep(0.3)\n"] * 2, FAST, workers=2)
+        assert sorted(map(ns_of, again)) == sorted(map(ns_of, first))
 
 
 def test_files_of_one_program_are_gone_for_the_next(sb):
