@@ -7,7 +7,7 @@ import importlib
 import sys
 
 from code_unlearn_bench import __version__
-from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.errors import CubError, out_of_memory, out_of_memory_message
 from code_unlearn_bench.registry import did_you_mean
 
 COMMANDS = {
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cub: interrupted (partial results are kept; rerun the same command to resume)", file=sys.stderr)
         return 130
-    except MemoryError:
-        print("cub: error: out of memory (try a smaller --batch-size or --max-length)", file=sys.stderr)
+    except Exception as exc:  # MemoryError, CUDA / vLLM out of memory: one line with the knobs
+        if not out_of_memory(exc):
+            raise
+        print(f"cub: error: {out_of_memory_message(exc, args.command, getattr(args, 'batch_size', None))}",
+              file=sys.stderr)
         return 2
