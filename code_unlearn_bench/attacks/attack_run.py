@@ -260,6 +260,6 @@ def run_attack(attack: type[Attack] | str, settings: Any, config: EvalConfig, el
     settings = settings.checked(config)
     eligibility = eligibility or EligibilityInputs()
     run = open_run(attack.name, settings.parameters(), config, eligibility.check, ui=ui, modes=attack.modes)
-    if not run.eligibility["eligible"]:
+    if run.eligibility["eligible"] is False:  # None: not judged (no utility runs given), attacked
         return write_skipped(run)
     return attack.run(run, settings)

@@ -39,13 +39,17 @@ def _fmt(x: float) -> str:
 
 def check(utility_results: str | None, candidate_results: str | None, fingerprint: str,
           min_share: float = DEFAULT_SHARE, utility_task: str | None = None) -> dict[str, Any]:
-    """Returns {"checked", "eligible", "min_share", "reason", "tasks": {...}}; raises CubError for
-    unusable input (one of the two results missing, no shared utility task, another model's run)."""
+    """Returns {"checked", "eligible", "min_share", "reason", "tasks": {...}}; ``eligible`` is None
+    (unknown) when neither run is given. Raises CubError for unusable input (one of the two
+    results missing, no shared utility task, another model's run)."""
     if not 0 < min_share <= 1:
         raise CubError(f"--min-utility-share must be in (0, 1], got {min_share}")
     if not utility_results and not candidate_results:
-        return {"checked": False, "eligible": True, "min_share": min_share, "tasks": {},
-                "reason": "eligibility not checked (no --utility-results/--candidate-results given)"}
+        # unknown utility is never "eligible": the attack runs, and its results say it was not judged
+        return {"checked": False, "eligible": None, "min_share": min_share, "tasks": {},
+                "reason": f"eligibility unknown: without --utility-results (the original model's `cub evaluate` "
+                          f"run) and --candidate-results (this checkpoint's) it cannot be judged whether the "
+                          f"checkpoint keeps >= {min_share:.0%} of the original utility"}
     if not utility_results or not candidate_results:
         raise CubError("the utility check needs both --utility-results (the original model's run) and "
                        "--candidate-results (this checkpoint's run)")

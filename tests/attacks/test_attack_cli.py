@@ -79,3 +79,16 @@ def test_results_follow_the_schema_and_the_dir_is_guarded(cub, model, tmp_path):
     assert not (out / "settings" / "k=4").exists()  # the replaced attack's settings are gone
     assert set(json.loads((out / "results.json").read_text())["tasks"]["copyright"]["attack"]["settings"]) == \
         {"k=0", "k=2"}
+
+
+def test_standalone_attack_never_calls_unknown_utility_eligible(cub, model, tmp_path):
+    # without the original model's utility run the checkpoint's eligibility cannot be judged:
+    # recorded and printed as unknown, never as eligible
+    out = tmp_path / "alone"
+    code, stdout, err = cub("attack", "prefix", "--model", model, "--limit", "1", "--k", "0", "--max-new-tokens", "4",
+                            "--output-dir", out, "--quiet")
+    assert code == 0, err
+    eligibility = json.loads((out / "results.json").read_text())["attack"]["eligibility"]
+    assert eligibility["checked"] is False and eligibility["eligible"] is None
+    assert eligibility["reason"].startswith("eligibility unknown") and "--utility-results" in eligibility["reason"]
+    assert "eligibility unknown" in stdout.splitlines()[0] and "eligible:" not in stdout
