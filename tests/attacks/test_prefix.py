@@ -132,8 +132,9 @@ def test_k0_equals_the_plain_evaluate_score(mem, cub, tmp_path):
     k0 = records(atk / "settings" / "k=0" / "generations" / "copyright.jsonl")
     assert {i: r["completion"] for i, r in k0.items()} == {i: r["completion"] for i, r in base.items()}
     assert task["attack"]["settings"]["k=0"]["n"] == 4 and task["primary_metric"] == "forget_quality@k=8"
-    assert "eligibility not checked" in attacked["attack"]["eligibility"]["reason"]
-    assert "eligibility not checked" in out
+    assert "eligibility unknown" in attacked["attack"]["eligibility"]["reason"]
+    assert attacked["attack"]["eligibility"]["eligible"] is None
+    assert "eligibility unknown" in out
 
 
 def test_shallow_ga_model_regains_similarity_under_prefix_attack(mem, shallow, cub, tmp_path):
