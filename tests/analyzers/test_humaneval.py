@@ -102,13 +102,17 @@ def test_unbiased_pass_at_k_with_samples(prepared):
     assert "pass@10" not in m
 
 
+def evaluate_in_bwrap(cub, model, out, limit: int, max_new_tokens: int) -> None:
+    code, _, err = cub("evaluate", "--model", model, "--tasks", "humaneval", "--limit", str(limit),
+                       "--max-new-tokens", str(max_new_tokens), "--allow-code-execution", "--sandbox", "bwrap",
+                       "--exec-workers", "2", "--output-dir", out, "--quiet")
+    assert code == 0, err
+
+
 @needs_bwrap
 def test_cub_evaluate_humaneval_reports_pass_at_1_and_statuses(tiny_model_dir, cub, tmp_path):
     out = tmp_path / "he"
-    code, _, err = cub("evaluate", "--model", tiny_model_dir, "--tasks", "humaneval", "--limit", "3",
-                       "--max-new-tokens", "8", "--allow-code-execution", "--sandbox", "bwrap",
-                       "--exec-workers", "2", "--output-dir", out, "--quiet")
-    assert code == 0, err
+    evaluate_in_bwrap(cub, tiny_model_dir, out, limit=3, max_new_tokens=8)
     task = json.loads((out / "results.json").read_text())["tasks"]["humaneval"]
     assert task["primary_metric"] == "pass@1" and task["metrics"]["pass@1"]["n"] == 3
     assert sum(task["breakdown"]["status_counts"].values()) == 3
@@ -131,10 +135,7 @@ def test_cub_score_fails_exit_tricks_and_passes_canonical(tiny_model_dir, cub, t
     # the public path: saved generations replaced by exit tricks (and one canonical solution),
     # re-scored by `cub score`: os._exit(0) used to be reported as passed
     out = tmp_path / "tricks"
-    code, _, err = cub("evaluate", "--model", tiny_model_dir, "--tasks", "humaneval", "--limit", "4",
-                       "--max-new-tokens", "4", "--allow-code-execution", "--sandbox", "bwrap",
-                       "--exec-workers", "2", "--output-dir", out, "--quiet")
-    assert code == 0, err
+    evaluate_in_bwrap(cub, tiny_model_dir, out, limit=4, max_new_tokens=4)
     gen_path = out / "generations" / "humaneval.jsonl"
     records = [json.loads(x) for x in gen_path.read_text().splitlines()]
     samples = {s.id: s for s in humaneval.load(None, {})}
