@@ -3,6 +3,8 @@ per-snippet path, the content-hash cache, and the guard against semgrep silently
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from code_unlearn_bench import icd
@@ -88,19 +90,26 @@ def test_broken_rule_files_are_reported():
     assert report["python"] == () and report["c"] == ()  # the canary languages load cleanly
 
 
-@pytest.fixture
-def rules_under_cwd(tmp_path, monkeypatch):
-    """codeshield installed in a venv inside the working directory (``python -m venv .venv`` in a
-    project): its rules are copied to ``.venv/lib/python3.11/site-packages/...`` under a fresh cwd
-    and codeshield is pointed at them. semgrep then names each finding after the rule file's path
-    relative to the cwd (``.venv.lib.python3.11....insecure-os-system-use``)."""
+@pytest.fixture(params=["venv-in-project", "installed-prefix"])
+def rules_under_cwd(request, tmp_path, monkeypatch):
+    """The working directory holds codeshield's rules, so semgrep names each finding after the
+    rule file's path relative to the cwd (``.venv.lib.python3.11....insecure-os-system-use``).
+    venv-in-project: ``python -m venv .venv`` in a project, reproduced by copying the rules to
+    ``.venv/lib/python3.11/site-packages/...`` under a fresh cwd and pointing codeshield there;
+    installed-prefix: the cwd is an ancestor of the real installed codeshield (its site-packages'
+    parent), nothing patched."""
     import shutil
 
     oss = icd._codeshield()["oss"]
-    rules = tmp_path / ".venv/lib/python3.11/site-packages/codeshield/insecure_code_detector/rules/semgrep"
-    shutil.copytree(oss.SEMGREP_RULE_REPO_PATH, rules)
-    monkeypatch.setattr(oss, "SEMGREP_RULE_REPO_PATH", rules)
-    monkeypatch.chdir(tmp_path)
+    if request.param == "venv-in-project":
+        rules = tmp_path / ".venv/lib/python3.11/site-packages/codeshield/insecure_code_detector/rules/semgrep"
+        shutil.copytree(oss.SEMGREP_RULE_REPO_PATH, rules)
+        monkeypatch.setattr(oss, "SEMGREP_RULE_REPO_PATH", rules)
+        monkeypatch.chdir(tmp_path)
+    else:
+        rules = Path(oss.SEMGREP_RULE_REPO_PATH)
+        site = next(p for p in rules.parents if p.name in ("site-packages", "dist-packages"))
+        monkeypatch.chdir(site.parent)
     icd.check_semgrep_fires.cache_clear()
     yield rules
     icd.check_semgrep_fires.cache_clear()
