@@ -116,6 +116,10 @@ def test_cub_evaluate_humaneval_reports_pass_at_1_and_statuses(tiny_model_dir, c
     task = json.loads((out / "results.json").read_text())["tasks"]["humaneval"]
     assert task["primary_metric"] == "pass@1" and task["metrics"]["pass@1"]["n"] == 3
     assert sum(task["breakdown"]["status_counts"].values()) == 3
+    # the time-limit rule is in results.json (canonical solutions run far below 10 s / 4 here)
+    limit = task["protocol"]["time_limit"]
+    assert limit["floor_s"] == 10 and limit["factor"] == 4 and limit["limits_s"]["min"] == 10
+    assert "pass" in task["protocol"] and "completion token" in task["protocol"]["pass"]
     assert "health" in task
     lines = [json.loads(x) for x in (out / "generations" / "humaneval.jsonl").read_text().splitlines()]
     assert all(r["scores"]["status"] in ("passed", "failed", "timeout", "oom") and "reason" in r["scores"]
