@@ -144,7 +144,7 @@ def open_run(name: str, parameters: dict[str, Any], config: EvalConfig, eligibil
         if pt.task.mode not in modes:
             raise CubError(f"the {name} attack needs a {' or '.join(modes)}-mode task; "
                            f"'{pt.task.name}' is {pt.task.mode}-mode")
-    model = ModelHandle.open(config.model)
+    model = ModelHandle.open(config.model, BackendOptions.from_config(config))
     resolved, info = model.resolved, model.info
     eligibility = eligibility_check(info.fingerprint)
     store = RunStore(config.output_dir)
