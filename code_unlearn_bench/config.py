@@ -14,7 +14,7 @@ from code_unlearn_bench.registry import did_you_mean
 # identity hash, so a run resumed with another batch size or worker count still matches.
 _EXECUTION_ONLY = {"output_dir", "batch_size", "quiet", "overwrite", "limit", "task_limits", "backend", "device",
                    "tensor_parallel_size", "exec_workers", "allow_code_execution", "sandbox",
-                   "allow_unsafe_execution", "config_file"}
+                   "allow_unsafe_execution", "config_file", "gpu_memory_utilization", "data_parallel_size"}
 
 
 @dataclass
@@ -32,9 +32,16 @@ class EvalConfig:
     max_new_tokens: int | None = None  # overrides the task spec
     num_samples: int | None = None  # >1: sampled completions for pass@k
     temperature: float | None = None
-    dtype: str = "float32"
+    dtype: str = "auto"  # bfloat16 on a CUDA GPU, float32 on CPU
     device: str | None = None
+    revision: str | None = None  # hub models: branch, tag or commit (or --model org/name@rev)
+    model_args: dict[str, Any] = field(default_factory=dict)  # -> from_pretrained / vllm.LLM
+    apply_chat_template: bool = False
+    system_prompt: str | None = None
     tensor_parallel_size: int = 1
+    data_parallel_size: int = 1  # engine replicas, one per GPU (or TP group), samples sharded
+    gpu_memory_utilization: float = 0.9  # vLLM
+    max_model_len: int | None = None  # vLLM context length (default: the model's)
     overwrite: bool = False
     quiet: bool = False
     allow_code_execution: bool = False
@@ -86,6 +93,20 @@ class EvalConfig:
             raise CubError(f"--num-samples must be >= 1, got {self.num_samples}")
         if self.tensor_parallel_size < 1:
             raise CubError(f"--tensor-parallel-size must be >= 1, got {self.tensor_parallel_size}")
+        if self.data_parallel_size < 1:
+            raise CubError(f"--data-parallel-size must be >= 1, got {self.data_parallel_size}")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise CubError(f"--gpu-memory-utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if self.max_model_len is not None and self.max_model_len < 1:
+            raise CubError(f"--max-model-len must be >= 1, got {self.max_model_len}")
+        if self.system_prompt and not self.apply_chat_template:
+            raise CubError("--system-prompt needs --apply-chat-template")
+        if not isinstance(self.model_args, dict):
+            raise CubError("model_args must be a mapping of from_pretrained / vllm.LLM options")
+        for key in ("dtype", "torch_dtype", "revision", "tensor_parallel_size", "gpu_memory_utilization",
+                    "max_model_len"):
+            if key in self.model_args:
+                raise CubError(f"--model-args {key}=...: use --{key.replace('torch_', '').replace('_', '-')} instead")
         if not self.tasks:
             raise CubError("no task given (--tasks copyright,...; `cub tasks` lists them)")
         if len(set(self.tasks)) != len(self.tasks):
@@ -129,6 +150,25 @@ def parse_key_values(items: list[str] | None, tasks: list[str], flag: str) -> di
             parsed = value
         for t in ([target] if target else tasks):
             out.setdefault(t, {})[key] = parsed
+    return out
+
+
+def parse_model_args(text: str | None) -> dict[str, Any]:
+    """``--model-args key=value,key2=value2`` (YAML-typed values: true, 4, 0.5, sdpa) -> dict."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise CubError(f"--model-args expects key=value[,key=value...], got '{item.strip()}'")
+        try:
+            out[key] = yaml.safe_load(value.strip())
+        except yaml.YAMLError:
+            out[key] = value.strip()
     return out
 
 

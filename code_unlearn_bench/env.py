@@ -15,6 +15,8 @@ class Env:
     no_color: bool  # NO_COLOR
     sandbox_image: str  # CUB_SANDBOX_IMAGE: docker image of the code sandbox
     cyberseceval_path: Path | None  # CUB_CYBERSECEVAL_PATH: CyberSecEval autocomplete.json
+    hf_hub_cache: Path  # HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub
+    hf_offline: bool  # HF_HUB_OFFLINE=1 (or TRANSFORMERS_OFFLINE=1): never contact the hub
 
 
 def _parse() -> Env:
@@ -23,10 +25,15 @@ def _parse() -> Env:
     cache = os.environ.get("CUB_CACHE_DIR") or user_cache_dir("code-unlearn-bench")
     data = os.environ.get("CUB_DATA_DIR")
     cse = os.environ.get("CUB_CYBERSECEVAL_PATH")
+    hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    hub_cache = os.environ.get("HF_HUB_CACHE") or os.path.join(hf_home, "hub")
+    offline = any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+                  for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
     return Env(cache_dir=Path(cache).expanduser(), data_dir=Path(data).expanduser() if data else None,
                no_color=bool(os.environ.get("NO_COLOR")),
                sandbox_image=os.environ.get("CUB_SANDBOX_IMAGE") or "python:3.11-slim",
-               cyberseceval_path=Path(cse).expanduser() if cse else None)
+               cyberseceval_path=Path(cse).expanduser() if cse else None,
+               hf_hub_cache=Path(hub_cache).expanduser(), hf_offline=offline)
 
 
 @functools.lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.prepare import PreparedTask, prepare_tasks
 from code_unlearn_bench.results import environment_info, envelope, hash_json, now_iso
-from code_unlearn_bench.run_path import run_tasks, score_tasks
+from code_unlearn_bench.run_path import run_tasks, score_tasks, skip_reason
 from code_unlearn_bench.store import RunStore
 
 
@@ -46,6 +46,14 @@ def _open_run(store: RunStore, config: EvalConfig, prepared: list[PreparedTask],
     return manifest
 
 
+def use_replicas(config: EvalConfig) -> bool:
+    """Child-process engines: for data parallelism, and always for vLLM, whose GPU memory is only
+    reliably freed when its process ends (`cub reproduce` evaluates dozens of checkpoints)."""
+    from code_unlearn_bench.models.registry import choose_backend
+
+    return config.data_parallel_size > 1 or choose_backend(config.backend) == "vllm"
+
+
 def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
     """Run (or resume) an evaluation; returns the results dict also written to results.json.
 
@@ -58,9 +66,18 @@ def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
     store = RunStore(config.output_dir)
     store.check_writable()
     prepared = prepare_tasks(config)
+    own = model is None
     model = model or ModelHandle.open(config.model, BackendOptions.from_config(config))
     manifest = _open_run(store, config, prepared, model.info)
-    task_results = run_tasks(store, manifest, prepared, model, config, ui)
+    try:
+        if own and use_replicas(config):  # vLLM and --data-parallel-size N: engines in child processes
+            from code_unlearn_bench.replicas import generate_in_replicas
+
+            generate_in_replicas(store, manifest, [pt for pt in prepared if not skip_reason(pt, config)], config, ui)
+        task_results = run_tasks(store, manifest, prepared, model, config, ui)  # (after replicas: scoring only)
+    finally:
+        if own:
+            model.close()
     results = evaluate_results(manifest, config, task_results)
     store.write_results(results)
     return results
@@ -81,7 +98,10 @@ def rescore(output_dir: str, ui=None) -> dict[str, Any]:
         if saved is not None and saved != pt.identity:
             raise CubError(f"task '{pt.task.name}' data or settings changed since generation "
                            f"(data hash {saved.get('data_hash')} -> {pt.identity['data_hash']})")
-    model = ModelHandle.lazy(manifest["model"]["path"])  # only the tokenizer, only if a task needs it
+    from code_unlearn_bench.models.handle import BackendOptions
+
+    # only the tokenizer, only if a task needs it
+    model = ModelHandle.lazy(manifest["model"]["path"], BackendOptions.from_config(config))
     results = evaluate_results(manifest, config, score_tasks(store, manifest, prepared, model, config, ui))
     store.write_results(results)
     return results

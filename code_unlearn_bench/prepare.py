@@ -15,6 +15,7 @@ from typing import Any
 from code_unlearn_bench.analyzer_base import Analyzer
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.models.base import GenerationSettings
+from code_unlearn_bench.models.chat import prompt_format_json
 from code_unlearn_bench.samples import Sample, data_hash
 from code_unlearn_bench.task_spec import Task, get_task
 
@@ -54,10 +55,13 @@ def prepare_task(task: Task, config: EvalConfig) -> PreparedTask:
     generation = num_samples = None
     if task.mode == "generate":
         generation = task.generation_settings(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                              seed=config.seed)
+                                              seed=config.seed, apply_chat_template=config.apply_chat_template,
+                                              system_prompt=config.system_prompt)
         num_samples = task.num_samples(config.num_samples)
     identity = {"version": task.version, "data_hash": dh, "mode": task.mode,
                 "generation": generation.to_json() if generation else None, "num_samples": num_samples}
+    if not generation and config.apply_chat_template:  # generate tasks record it in "generation"
+        identity["prompt_format"] = prompt_format_json(True, config.system_prompt)
     return PreparedTask(task, samples[:limit] if limit else samples, dh, source, analyzer, generation,
                         num_samples or 1, identity)
 

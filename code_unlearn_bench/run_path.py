@@ -14,11 +14,12 @@ results.json bit-for-bit (nothing time-dependent is computed at scoring time).
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from code_unlearn_bench.analyzer_base import AnalysisContext, GenerationRecord
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.models.seeds import sample_seed
 from code_unlearn_bench.prepare import PreparedTask
 from code_unlearn_bench.results import skipped_result, task_header
 from code_unlearn_bench.store import RunStore
@@ -42,24 +43,44 @@ def records_by_id(store: RunStore, task: str) -> dict[str, GenerationRecord]:
 SampleScores = dict[str, dict[str, dict[str, Any]]]  # task -> sample id -> the analyzer's scores
 
 
-def _generate_chunk(backend, pt: PreparedTask, chunk, batch_size: int) -> list[GenerationRecord]:
+def _generate_chunk(backend, pt: PreparedTask, chunk, config: EvalConfig) -> list[GenerationRecord]:
     if not pt.generates:
-        lps = backend.loglikelihood([(s.prompt, s.reference) for s in chunk], batch_size=batch_size)
+        lps = backend.loglikelihood([(s.prompt, s.reference) for s in chunk], batch_size=config.batch_size)
         return [{"id": s.id, "prompt_hash": s.prompt_hash(),
                  "loglikelihood": {"sum": sum(lp), "n_tokens": len(lp), "token_logprobs": lp}}
                 for s, lp in zip(chunk, lps)]
     n = pt.num_samples
-    if n == 1:
-        outs = backend.generate([s.prompt for s in chunk], pt.generation, batch_size=batch_size)
-        return [{"id": s.id, "prompt_hash": s.prompt_hash(), "completion": c} for s, c in zip(chunk, outs)]
-    outs = backend.generate([s.prompt for s in chunk for _ in range(n)], pt.generation, batch_size=batch_size)
-    return [{"id": s.id, "prompt_hash": s.prompt_hash(), "completion": outs[i * n],
-             "completions": outs[i * n:(i + 1) * n]} for i, s in enumerate(chunk)]
+    # Seeds from (run seed, sample id, copy): independent of chunking, order and resumes.
+    seeds = [sample_seed(config.seed, s.id, j) for s in chunk for j in range(n)]
+    outs = backend.generate([s.prompt for s in chunk for _ in range(n)], pt.generation,
+                            batch_size=config.batch_size, seeds=seeds)
+    records: list[GenerationRecord] = [{"id": s.id, "prompt_hash": s.prompt_hash(), "completion": outs[i * n]}
+                                       for i, s in enumerate(chunk)]
+    if n > 1:
+        for i, r in enumerate(records):
+            r["completions"] = outs[i * n:(i + 1) * n]
+    return records
+
+
+def generate_samples(store: RunStore, gen_name: str, pt: PreparedTask, pending: list, backend,
+                     config: EvalConfig, on_chunk: Callable[[int, float], None] | None = None) -> None:
+    """Generate ``pending`` samples of ``pt`` and append their records to the generation file
+    ``gen_name`` chunk by chunk (the unit a crashed run resumes from)."""
+    # Longest prompts first, so each batch pads little; the order is deterministic.
+    pending = sorted(pending, key=lambda s: -len(s.prompt))
+    # hf: one batch per call; vLLM: a few hundred samples per call (it batches them itself).
+    step = max(1, (backend.chunk_size or config.batch_size * pt.num_samples) // pt.num_samples)
+    for start in range(0, len(pending), step):
+        chunk = pending[start:start + step]
+        t0 = time.perf_counter()
+        store.append_records(gen_name, _generate_chunk(backend, pt, chunk, config))
+        if on_chunk:
+            on_chunk(len(chunk), time.perf_counter() - t0)
 
 
 def generate_task(store: RunStore, manifest: dict[str, Any], pt: PreparedTask, model: Model,
                   config: EvalConfig, progress=None) -> None:
-    """Generate the samples of ``pt`` that have no saved record yet (appended, fsynced per batch)."""
+    """Generate the samples of ``pt`` that have no saved record yet (appended, fsynced per chunk)."""
     name = pt.task.name
     done = records_by_id(store, name)
     pending = [s for s in pt.samples if s.id not in done]
@@ -68,20 +89,15 @@ def generate_task(store: RunStore, manifest: dict[str, Any], pt: PreparedTask, m
         progress.start(name, total=len(pt.samples), completed=len(pt.samples) - len(pending))
     if not pending:
         return
-    backend = model.backend
-    # Longest prompts first, so each batch pads little; the order is deterministic.
-    pending.sort(key=lambda s: -len(s.prompt))
-    for start in range(0, len(pending), config.batch_size):
-        chunk = pending[start:start + config.batch_size]
-        t0 = time.perf_counter()
-        records = _generate_chunk(backend, pt, chunk, config.batch_size)
-        elapsed = time.perf_counter() - t0
-        store.append_records(name, records)
+
+    def on_chunk(n: int, elapsed: float) -> None:
         tstate["generation_s"] = round(tstate["generation_s"] + elapsed, 3)
-        tstate["n_generated"] += len(chunk)
+        tstate["n_generated"] += n
         store.write_manifest(manifest)
         if progress:
-            progress.advance(name, len(chunk))
+            progress.advance(name, n)
+
+    generate_samples(store, name, pt, pending, model.backend, config, on_chunk)
 
 
 def analysis_context(pt: PreparedTask, tokenizer, config: EvalConfig) -> AnalysisContext:
@@ -145,6 +161,8 @@ def score_task(store: RunStore, manifest: dict[str, Any], pt: PreparedTask, mode
         "metrics": aggregated["metrics"],
         "timings": {"generation_s": round(gen_s, 3), "samples_per_s": round(n_gen / gen_s, 4) if gen_s > 0 else None},
     }
+    if "prompt_format" in pt.identity:  # chat-templated log-likelihood scoring never compares with plain
+        result["prompt_format"] = pt.identity["prompt_format"]
     if pt.generates:
         result["generation"] = {**pt.generation.to_json(), "num_samples": pt.num_samples}
         result["health"] = diagnose([r.get("completion", "") for r in records],

@@ -76,14 +76,16 @@ class Task:
         return loader, analyzer
 
     def generation_settings(self, max_new_tokens: int | None = None, temperature: float | None = None,
-                            seed: int = 1234) -> GenerationSettings:
+                            seed: int = 1234, apply_chat_template: bool = False,
+                            system_prompt: str | None = None) -> GenerationSettings:
         """The spec's generation settings with the run's overrides (None: the spec's value)."""
         g = self.generation
         max_new = max_new_tokens or g.get("max_new_tokens", 256)
         if temperature is None:
             temperature = g.get("temperature", 0.0)
         return GenerationSettings(max_new_tokens=int(max_new), stop=tuple(g.get("stop", ()) or ()),
-                                  temperature=float(temperature), top_p=float(g.get("top_p", 1.0)), seed=int(seed))
+                                  temperature=float(temperature), top_p=float(g.get("top_p", 1.0)), seed=int(seed),
+                                  apply_chat_template=apply_chat_template, system_prompt=system_prompt)
 
     def num_samples(self, override: int | None = None) -> int:
         return int(override or self.generation.get("num_samples", 1))

@@ -80,6 +80,7 @@ class AttackRun:
     store: RunStore
     manifest: dict[str, Any] = field(default_factory=dict)
     ui: Any = None
+    handles: list[ModelHandle] = field(default_factory=list)  # closed when the attack ends
 
     @property
     def root(self) -> Path:
@@ -105,8 +106,17 @@ class AttackRun:
         config = config or self.config
         options = BackendOptions.from_config(config)
         if config.model == self.config.model:
-            return ModelHandle.of(self.resolved, self.info, options)
-        return ModelHandle.open(config.model, options)
+            handle = ModelHandle.of(self.resolved, self.info, options)
+        else:
+            handle = ModelHandle.open(config.model, options)
+        self.handles.append(handle)
+        return handle
+
+    def close(self) -> None:
+        """Tear down every backend the attack loaded (a vLLM engine holds its GPU until then)."""
+        for handle in self.handles:
+            handle.close()
+        self.handles.clear()
 
     def evaluate_setting(self, setting: str, handle, prepared: list[PreparedTask],
                          config: EvalConfig | None = None) -> dict[str, Outcome]:
@@ -144,7 +154,7 @@ def open_run(name: str, parameters: dict[str, Any], config: EvalConfig, eligibil
         if pt.task.mode not in modes:
             raise CubError(f"the {name} attack needs a {' or '.join(modes)}-mode task; "
                            f"'{pt.task.name}' is {pt.task.mode}-mode")
-    model = ModelHandle.open(config.model)
+    model = ModelHandle.open(config.model, BackendOptions.from_config(config))
     resolved, info = model.resolved, model.info
     eligibility = eligibility_check(info.fingerprint)
     store = RunStore(config.output_dir)
@@ -262,4 +272,7 @@ def run_attack(attack: type[Attack] | str, settings: Any, config: EvalConfig, el
     run = open_run(attack.name, settings.parameters(), config, eligibility.check, ui=ui, modes=attack.modes)
     if run.eligibility["eligible"] is False:  # None: not judged (no utility runs given), attacked
         return write_skipped(run)
-    return attack.run(run, settings)
+    try:
+        return attack.run(run, settings)
+    finally:
+        run.close()

@@ -5,19 +5,30 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from code_unlearn_bench.config import EvalConfig, parse_data, parse_key_values, parse_task_limits
+from code_unlearn_bench.config import EvalConfig, parse_data, parse_key_values, parse_model_args, parse_task_limits
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments shared by every command that runs a model (evaluate, attack)."""
-    p.add_argument("--model", help="HF model dir, PEFT adapter dir, .gguf file, or 'smollm2-135m' (embedded)")
+    p.add_argument("--model", help="HF model dir, PEFT adapter dir, .gguf file, hub id org/name[@revision], "
+                                   "or 'smollm2-135m' (embedded)")
+    p.add_argument("--revision", help="hub models: branch, tag or commit (default main)")
+    p.add_argument("--model-args", metavar="KEY=VALUE,...",
+                   help="options for from_pretrained / vllm.LLM, e.g. attn_implementation=sdpa,trust_remote_code=true")
     from code_unlearn_bench.models.registry import BACKENDS
 
     p.add_argument("--backend", choices=["auto", *BACKENDS.names()], help="auto: vLLM with a CUDA GPU, else hf")
     p.add_argument("--batch-size", type=int, help="generation batch size (default 8)")
-    p.add_argument("--dtype", help="float32 (default), bfloat16, float16, auto")
+    p.add_argument("--dtype", help="auto (default: bfloat16 on GPU, float32 on CPU), float32, bfloat16, float16")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
-    p.add_argument("--tensor-parallel-size", type=int, help="vLLM tensor parallelism (GPUs)")
+    p.add_argument("--apply-chat-template", action="store_true", default=None,
+                   help="wrap each prompt in the model's chat template (instruct models)")
+    p.add_argument("--system-prompt", help="system turn for --apply-chat-template")
+    p.add_argument("--tensor-parallel-size", type=int, help="vLLM tensor parallelism (GPUs per engine)")
+    p.add_argument("--data-parallel-size", type=int,
+                   help="engine replicas, one per GPU (or per tensor-parallel group); samples are sharded")
+    p.add_argument("--gpu-memory-utilization", type=float, help="vLLM: share of GPU memory to use (default 0.9)")
+    p.add_argument("--max-model-len", type=int, help="vLLM: context length (default: the model's)")
     p.add_argument("--seed", type=int, help="seed (default 1234)")
 
 
@@ -52,7 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exec-workers", type=int, help="parallel sandboxed executions (default: CPU count)")
 
 
-_FIELDS = ("model", "backend", "batch_size", "dtype", "device", "tensor_parallel_size", "seed", "output_dir",
+_FIELDS = ("model", "revision", "apply_chat_template", "system_prompt", "data_parallel_size",
+           "gpu_memory_utilization", "max_model_len",
+           "backend", "batch_size", "dtype", "device", "tensor_parallel_size", "seed", "output_dir",
            "limit", "max_new_tokens", "num_samples", "temperature", "overwrite", "quiet", "allow_code_execution",
            "sandbox", "allow_unsafe_execution", "exec_workers", "config_file")
 
@@ -66,6 +79,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         v = getattr(args, name, None)
         if v is not None:
             values[name] = v
+    if getattr(args, "model_args", None):
+        values["model_args"] = {**values.get("model_args", {}), **parse_model_args(args.model_args)}
     if getattr(args, "tasks", None):
         values["tasks"] = [t.strip() for t in args.tasks.split(",") if t.strip()]
     tasks = values.get("tasks") or EvalConfig().tasks

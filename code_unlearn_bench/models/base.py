@@ -13,10 +13,15 @@ class GenerationSettings:
     temperature: float = 0.0  # 0 = greedy (the paper's setting everywhere)
     top_p: float = 1.0
     seed: int = 1234
+    apply_chat_template: bool = False  # prompts rendered with the model's chat template
+    system_prompt: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        from code_unlearn_bench.models.chat import prompt_format_json
+
         return {"max_new_tokens": self.max_new_tokens, "stop": list(self.stop),
-                "temperature": self.temperature, "top_p": self.top_p, "seed": self.seed}
+                "temperature": self.temperature, "top_p": self.top_p, "seed": self.seed,
+                **prompt_format_json(self.apply_chat_template, self.system_prompt)}
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -39,6 +44,7 @@ class ModelInfo:
     fingerprint: str
     base_model: str | None = None  # PEFT adapters: the base model
     lineage: dict[str, Any] | None = None  # cub_checkpoint.json written by `cub unlearn`/`cub learn`
+    hub: dict[str, str] | None = None  # hub models: repo_id and the resolved commit (revision)
 
     def to_json(self) -> dict[str, Any]:
         out = {"spec": self.spec, "path": self.path, "name": self.name, "format": self.format,
@@ -47,6 +53,8 @@ class ModelInfo:
             out["base_model"] = self.base_model
         if self.lineage:
             out["lineage"] = self.lineage
+        if self.hub:
+            out["hub"] = self.hub
         return out
 
 
@@ -55,12 +63,26 @@ class Backend:
 
     name = "base"
 
-    def __init__(self, info: ModelInfo, tokenizer):
+    # Samples the run path hands over per call: one batch for hf; vLLM schedules its own batches
+    # and takes a few hundred at once (the granularity at which a crashed run resumes).
+    chunk_size: int | None = None
+
+    def __init__(self, info: ModelInfo, tokenizer, chat=None):
         self.info = info
         self.tokenizer = tokenizer
+        self.chat = chat  # models.chat.ChatFormat, or None for plain prompts
 
-    def generate(self, prompts: Sequence[str], settings: GenerationSettings, batch_size: int = 8) -> list[str]:
-        """One completion per prompt (prompt not included), cut at the first stop string."""
+    def render(self, prompts: Sequence[str]) -> list[str]:
+        """Prompts as the model sees them (chat-templated under --apply-chat-template)."""
+        if self.chat is None:
+            return list(prompts)
+        return [self.chat.render(self.tokenizer, p) for p in prompts]
+
+    def generate(self, prompts: Sequence[str], settings: GenerationSettings, batch_size: int = 8,
+                 seeds: Sequence[int] | None = None) -> list[str]:
+        """One completion per prompt (prompt not included), cut at the first stop string.
+        ``seeds``: one per prompt copy (models.seeds.sample_seed), so that sampled copies of one
+        prompt differ and a rerun reproduces them; ignored when greedy."""
         raise NotImplementedError
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]], batch_size: int = 8) -> list[list[float]]:

@@ -8,7 +8,7 @@ the caller built itself (the lm-eval pattern of handing in a built model).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from code_unlearn_bench.models.base import Backend, ModelInfo
@@ -17,22 +17,30 @@ from code_unlearn_bench.models.loading import ResolvedModel
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """How to build the backend: execution settings only (they never change a result)."""
+    """How to find and build the backend (fed from EvalConfig; every backend takes all of these as
+    keyword arguments and ignores what it has no use for)."""
 
     backend: str = "auto"
-    dtype: str = "float32"
+    dtype: str = "auto"  # bfloat16 on a CUDA GPU, float32 on CPU
     device: str | None = None
     tensor_parallel_size: int = 1
     seed: int = 1234
+    revision: str | None = None  # hub models
+    model_args: dict[str, Any] = field(default_factory=dict)  # -> from_pretrained / vllm.LLM
+    apply_chat_template: bool = False
+    system_prompt: str | None = None
+    gpu_memory_utilization: float = 0.9  # vLLM
+    max_model_len: int | None = None  # vLLM
 
     @classmethod
     def from_config(cls, config) -> "BackendOptions":
-        return cls(config.backend, config.dtype, config.device, config.tensor_parallel_size, config.seed)
+        return cls(config.backend, config.dtype, config.device, config.tensor_parallel_size, config.seed,
+                   config.revision, dict(config.model_args), config.apply_chat_template, config.system_prompt,
+                   config.gpu_memory_utilization, config.max_model_len)
 
     def kwargs(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"dtype": self.dtype, "device": self.device}
-        if self.backend in ("vllm", "auto"):
-            out.update(tensor_parallel_size=self.tensor_parallel_size, seed=self.seed)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("backend", "revision")}
+        out["model_args"] = dict(self.model_args)
         return out
 
 
@@ -50,7 +58,7 @@ class ModelHandle:
         """Resolve and fingerprint ``spec`` now (errors before any work starts)."""
         from code_unlearn_bench.models.loading import model_info, resolve_model
 
-        resolved = resolve_model(spec)
+        resolved = resolve_model(spec, options.revision if options else None)
         return cls.of(resolved, model_info(resolved), options)
 
     @classmethod
@@ -58,11 +66,12 @@ class ModelHandle:
         return cls(lambda: resolved, info, options or BackendOptions(), resolved)
 
     @classmethod
-    def lazy(cls, spec: str) -> "ModelHandle":
-        """Resolved only if its tokenizer or backend is asked for (`cub score`)."""
+    def lazy(cls, spec: str, options: BackendOptions | None = None) -> "ModelHandle":
+        """Resolved only if its tokenizer or backend is asked for (`cub score`: ``spec`` is the
+        saved local path, so no revision applies)."""
         from code_unlearn_bench.models.loading import resolve_model
 
-        return cls(lambda: resolve_model(spec))
+        return cls(lambda: resolve_model(spec), options=options or BackendOptions())
 
     @classmethod
     def from_backend(cls, backend: Backend) -> "ModelHandle":
@@ -93,5 +102,11 @@ class ModelHandle:
         if self._tokenizer is None:
             from code_unlearn_bench.models.loading import load_tokenizer
 
-            self._tokenizer = load_tokenizer(self.resolved)
+            self._tokenizer = load_tokenizer(self.resolved, self.options.model_args)
         return self._tokenizer
+
+    def close(self) -> None:
+        """Tear the backend down (a vLLM engine holds its GPU memory until then)."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None

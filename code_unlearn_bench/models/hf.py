@@ -5,48 +5,62 @@ from __future__ import annotations
 from typing import Sequence
 
 from code_unlearn_bench.models.base import Backend, GenerationSettings, ModelInfo, cut_at_stop
-from code_unlearn_bench.models.loading import ResolvedModel, as_resolved, load_model, load_tokenizer, model_info
+from code_unlearn_bench.models.chat import chat_format
+from code_unlearn_bench.models.loading import (ResolvedModel, as_resolved, load_model, load_tokenizer, model_info,
+                                               resolve_dtype)
+from code_unlearn_bench.models.seeds import sample_seed
 
 
 class HFBackend(Backend):
     name = "hf"
 
-    def __init__(self, model: str | ResolvedModel, dtype: str = "float32", device: str | None = None,
-                 info: ModelInfo | None = None, **_: object):
+    def __init__(self, model: str | ResolvedModel, dtype: str = "auto", device: str | None = None,
+                 info: ModelInfo | None = None, revision: str | None = None, model_args: dict | None = None,
+                 apply_chat_template: bool = False, system_prompt: str | None = None, **_: object):
         import torch
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        resolved = as_resolved(model)
-        tokenizer = load_tokenizer(resolved)
-        super().__init__(info or model_info(resolved), tokenizer)
-        self.model = load_model(resolved, dtype=dtype, device=device)
+        resolved = as_resolved(model, revision)
+        tokenizer = load_tokenizer(resolved, model_args)
+        super().__init__(info or model_info(resolved), tokenizer,
+                         chat_format(tokenizer, resolved.spec, apply_chat_template, system_prompt))
+        self.dtype = resolve_dtype(dtype, device)  # bfloat16 on CUDA, float32 on CPU unless asked
+        self.model = load_model(resolved, dtype=self.dtype, device=device, model_args=model_args)
         self.device = device
         cfg = getattr(self.model, "config", None)
         self.max_length = int(getattr(cfg, "max_position_embeddings", 2048) or 2048)
 
     # -- generation -------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[str], settings: GenerationSettings, batch_size: int = 8) -> list[str]:
+    def generate(self, prompts: Sequence[str], settings: GenerationSettings, batch_size: int = 8,
+                 seeds: Sequence[int] | None = None) -> list[str]:
         import torch
+        from transformers import LogitsProcessorList
 
+        from code_unlearn_bench.models.sampling import seeded_sampler
+
+        prompts = self.render(prompts)
         out: list[str] = [""] * len(prompts)
         # Longest first: batches of similar length waste less compute on padding.
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         greedy = settings.temperature <= 0
-        kwargs = dict(max_new_tokens=settings.max_new_tokens, do_sample=not greedy,
-                      pad_token_id=self.tokenizer.pad_token_id)
-        if not greedy:
-            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
-            torch.manual_seed(settings.seed)
+        if not greedy and seeds is None:
+            seeds = [sample_seed(settings.seed, "", i) for i in range(len(prompts))]
+        # Sampling happens in a per-row seeded logits processor (models/sampling.py); generate itself
+        # then only picks its one-hot choice greedily.
+        kwargs = dict(max_new_tokens=settings.max_new_tokens, do_sample=False, temperature=None, top_p=None,
+                      top_k=None, pad_token_id=self.tokenizer.pad_token_id)
         if settings.stop:
             # Stop early once every sequence of the batch hit a stop string; the text is cut below.
             kwargs.update(stop_strings=list(settings.stop), tokenizer=self.tokenizer)
-        if greedy:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
         budget = max(1, self.max_length - settings.max_new_tokens)
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
+            if not greedy:
+                kwargs["logits_processor"] = LogitsProcessorList([
+                    seeded_sampler([seeds[i] for i in idx], settings.temperature, settings.top_p)])
+            # A chat template already holds the special tokens the model expects.
             enc = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
-                                 add_special_tokens=True)
+                                 add_special_tokens=self.chat is None)
             if enc["input_ids"].shape[1] > budget:  # keep the end of over-long prompts
                 enc = {k: v[:, -budget:] for k, v in enc.items()}
             enc = {k: v.to(self.device) for k, v in enc.items()}
@@ -59,35 +73,15 @@ class HFBackend(Backend):
         return out
 
     # -- log-likelihood ---------------------------------------------------------------------
-    def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        tok = self.tokenizer
-        ctx = tok(context, add_special_tokens=False)["input_ids"] if context else []
-        whole = tok(context + continuation, add_special_tokens=False)["input_ids"]
-        if whole[:len(ctx)] == ctx:
-            cont = whole[len(ctx):]
-        else:  # the join re-tokenised differently: score the continuation on its own tokens
-            cont = tok(continuation, add_special_tokens=False)["input_ids"]
-        # An empty context still needs one token to condition the first continuation token on.
-        start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        return [start] + ctx, cont
-
     def loglikelihood(self, requests: Sequence[tuple[str, str]], batch_size: int = 8) -> list[list[float]]:
         import torch
 
+        from code_unlearn_bench.models.scoring import encode_pair, windows as split
+
         windows = []  # (request index, input ids, number of scored tokens at the end)
         for r, (context, continuation) in enumerate(requests):
-            ctx, cont = self._encode_pair(context, continuation)
-            # Rolling windows: a continuation longer than the model's context is scored in chunks,
-            # each conditioned on as much preceding text as fits.
-            pos = 0
-            while pos < len(cont) or (pos == 0 and not cont):
-                if not cont:
-                    windows.append((r, ctx[-self.max_length:], 0))
-                    break
-                chunk = cont[pos:pos + self.max_length - 1]
-                prefix = (ctx + cont[:pos])[-(self.max_length - len(chunk)):]
-                windows.append((r, prefix + chunk, len(chunk)))
-                pos += len(chunk)
+            ctx, cont = encode_pair(self.tokenizer, context, continuation, self.chat)
+            windows.extend((r, ids, n) for ids, n in split(ctx, cont, self.max_length))
         results: list[list[float]] = [[] for _ in requests]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         for start in range(0, len(windows), batch_size):

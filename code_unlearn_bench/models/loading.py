@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from code_unlearn_bench.errors import ModelError
 from code_unlearn_bench.models.base import ModelInfo
 from code_unlearn_bench.models.gguf import load_gguf_model, quiet_transformers
 
 CHECKPOINT_META = "cub_checkpoint.json"
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,7 @@ class ResolvedModel:
     path: Path  # HF dir, adapter dir, or .gguf file
     name: str
     base_path: Path | None = None  # PEFT: the base model dir
+    hub: dict[str, str] | None = None  # hub models: {"repo_id", "revision" (resolved commit)}
 
 
 def _display_name(path: Path) -> str:
@@ -32,9 +32,11 @@ def _display_name(path: Path) -> str:
     return path.name
 
 
-def resolve_model(spec: str) -> ResolvedModel:
-    """Work out what ``spec`` names without loading weights; one-line ModelError if nothing fits."""
-    from code_unlearn_bench.models import embedded
+def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
+    """Work out what ``spec`` names without loading weights; one-line ModelError if nothing fits.
+
+    Order: embedded alias, existing local path, hub id ``org/name[@revision]`` (HF cache or hub)."""
+    from code_unlearn_bench.models import embedded, hub
 
     if not spec:
         raise ModelError("no model given (--model PATH, or --model smollm2-135m for the embedded default)")
@@ -43,10 +45,22 @@ def resolve_model(spec: str) -> ResolvedModel:
         return ResolvedModel(spec, "embedded", path, embedded.ALIASES[spec]["name"])
     p = Path(spec).expanduser()
     if not p.exists():
+        repo_id, rev = hub.split_spec(spec, revision)
+        if hub.looks_like_repo_id(repo_id):
+            snap = hub.snapshot(repo_id, rev)
+            local = _resolve_local(spec, snap.path)
+            return replace(local, name=repo_id, hub={"repo_id": snap.repo_id, "revision": snap.revision})
         hint = "" if os.sep in spec or spec.startswith(".") else \
-            f" (not a local path either; known aliases: {', '.join(sorted(embedded.ALIASES))}; hub downloads are disabled)"
+            f" (not a local path or hub id org/name either; known aliases: {', '.join(sorted(embedded.ALIASES))})"
         raise ModelError(f"model path '{spec}' does not exist{hint}")
-    p = p.resolve()
+    if revision:
+        raise ModelError(f"--revision applies to hub models; '{spec}' is a local path")
+    return _resolve_local(spec, p.resolve())
+
+
+def _resolve_local(spec: str, p: Path) -> ResolvedModel:
+    from code_unlearn_bench.models import embedded
+
     if p.is_file():
         if p.suffix != ".gguf":
             raise ModelError(f"model file '{spec}' is not a .gguf file; give a model directory instead")
@@ -68,47 +82,17 @@ def resolve_model(spec: str) -> ResolvedModel:
                      f"(adapter_config.json) nor a .gguf file")
 
 
-def as_resolved(model: "str | ResolvedModel") -> ResolvedModel:
+def as_resolved(model: "str | ResolvedModel", revision: str | None = None) -> ResolvedModel:
     """A resolved model as is; a spec string resolved (backends accept either)."""
-    return model if isinstance(model, ResolvedModel) else resolve_model(model)
-
-
-def _file_digest(path: Path, h) -> None:
-    """Fast fingerprint of one weight file: size, safetensors header (all names/shapes/offsets),
-    first and last MiB. Weight files of large models are many GB; hashing all of them on every run
-    would dominate small evaluations, and any training step changes the sampled bytes."""
-    size = path.stat().st_size
-    h.update(f"{path.name}:{size}".encode())
-    with path.open("rb") as f:
-        if path.suffix == ".safetensors" and size >= 8:
-            n = int.from_bytes(f.read(8), "little")
-            h.update(f.read(min(n, 100_000_000)))
-        f.seek(0)
-        h.update(f.read(1 << 20))
-        if size > (2 << 20):
-            f.seek(size - (1 << 20))
-            h.update(f.read(1 << 20))
+    return model if isinstance(model, ResolvedModel) else resolve_model(model, revision)
 
 
 def fingerprint(resolved: ResolvedModel) -> str:
-    """sha256 over config files and the weight files' fast digests (see ``_file_digest``)."""
-    h = hashlib.sha256()
-    paths = [resolved.path]
-    if resolved.base_path is not None:
-        paths.append(resolved.base_path)
-    for root in paths:
-        if root.is_file():
-            _file_digest(root, h)
-            continue
-        for f in sorted(root.iterdir()):
-            if not f.is_file():
-                continue
-            if f.suffix in _WEIGHT_SUFFIXES:
-                _file_digest(f, h)
-            elif f.suffix == ".json" and f.name != CHECKPOINT_META and f.stat().st_size < 50_000_000:
-                h.update(f.name.encode())
-                h.update(f.read_bytes())
-    return "sha256:" + h.hexdigest()
+    """sha256 over every byte of the weight files and the config files (see models/fingerprint.py)."""
+    from code_unlearn_bench.models.fingerprint import fingerprint_paths
+
+    roots = [resolved.path] + ([resolved.base_path] if resolved.base_path is not None else [])
+    return fingerprint_paths(roots)
 
 
 def model_info(resolved: ResolvedModel) -> ModelInfo:
@@ -121,20 +105,32 @@ def model_info(resolved: ResolvedModel) -> ModelInfo:
             raise ModelError(f"malformed {CHECKPOINT_META} in '{resolved.spec}'") from None
     return ModelInfo(spec=resolved.spec, path=str(resolved.path), name=resolved.name, format=resolved.format,
                      fingerprint=fingerprint(resolved),
-                     base_model=str(resolved.base_path) if resolved.base_path else None, lineage=lineage)
+                     base_model=str(resolved.base_path) if resolved.base_path else None, lineage=lineage,
+                     hub=resolved.hub)
 
 
-def load_tokenizer(resolved: ResolvedModel):
+def _remote_code(model_args: dict[str, Any] | None) -> dict[str, Any]:
+    """trust_remote_code only when the user asked for it (--model-args trust_remote_code=true)."""
+    return {"trust_remote_code": True} if (model_args or {}).get("trust_remote_code") is True else {}
+
+
+def tokenizer_source(resolved: ResolvedModel) -> Path:
+    """The directory the tokenizer is read from (an adapter without one uses its base's)."""
+    if resolved.format == "gguf":
+        return resolved.path.parent
+    if resolved.format == "peft" and not (resolved.path / "tokenizer_config.json").exists():
+        return resolved.base_path
+    return resolved.path
+
+
+def load_tokenizer(resolved: ResolvedModel, model_args: dict[str, Any] | None = None):
     from transformers import AutoTokenizer
 
     try:
         if resolved.format == "gguf":
             tok = AutoTokenizer.from_pretrained(str(resolved.path.parent), gguf_file=resolved.path.name)
         else:
-            src = resolved.path
-            if resolved.format == "peft" and not (src / "tokenizer_config.json").exists():
-                src = resolved.base_path
-            tok = AutoTokenizer.from_pretrained(str(src))
+            tok = AutoTokenizer.from_pretrained(str(tokenizer_source(resolved)), **_remote_code(model_args))
     except Exception as exc:  # transformers raises many types for a broken dir
         raise ModelError(f"cannot load tokenizer of '{resolved.spec}': {str(exc).splitlines()[0]}") from None
     # Batched generation needs left padding (then batched greedy equals batch 1) and a pad token.
@@ -144,33 +140,49 @@ def load_tokenizer(resolved: ResolvedModel):
     return tok
 
 
-def _torch_dtype(dtype: str):
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16", "half": "float16"}
+
+
+def resolve_dtype(dtype: str, device: str | None = None) -> str:
+    """'auto' -> bfloat16 on a CUDA device (float16 where bf16 is unsupported), float32 on CPU."""
+    if dtype != "auto":
+        try:
+            return _DTYPES[dtype]
+        except KeyError:
+            raise ModelError(f"unknown dtype '{dtype}' (auto, float32, bfloat16, float16)") from None
     import torch
 
-    if dtype == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    try:
-        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
-    except KeyError:
-        raise ModelError(f"unknown dtype '{dtype}' (float32, bfloat16, float16, auto)") from None
+    on_cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
+    if not on_cuda:
+        return "float32"
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
 
 
-def load_model(resolved: ResolvedModel, dtype: str = "float32", device: str = "cpu"):
+def _torch_dtype(dtype: str, device: str | None = None):
+    import torch
+
+    return getattr(torch, resolve_dtype(dtype, device))
+
+
+def load_model(resolved: ResolvedModel, dtype: str = "auto", device: str = "cpu",
+               model_args: dict[str, Any] | None = None):
+    """A transformers model in eval mode; ``model_args`` go to ``from_pretrained`` as given."""
     from transformers import AutoModelForCausalLM
 
     quiet_transformers()
-    torch_dtype = _torch_dtype(dtype)
+    torch_dtype = _torch_dtype(dtype, device)
+    kwargs = {**(model_args or {}), "dtype": torch_dtype}
     try:
         if resolved.format == "gguf":
             model = load_gguf_model(resolved.path, torch_dtype)
         elif resolved.format == "peft":
             from peft import PeftModel
 
-            base = AutoModelForCausalLM.from_pretrained(str(resolved.base_path), dtype=torch_dtype)
+            base = AutoModelForCausalLM.from_pretrained(str(resolved.base_path), **kwargs)
             model = PeftModel.from_pretrained(base, str(resolved.path))
         else:
-            model = AutoModelForCausalLM.from_pretrained(str(resolved.path), dtype=torch_dtype)
+            model = AutoModelForCausalLM.from_pretrained(str(resolved.path), **kwargs)
     except ModelError:
         raise
     except Exception as exc:
@@ -180,9 +192,10 @@ def load_model(resolved: ResolvedModel, dtype: str = "float32", device: str = "c
     return model
 
 
-def load_model_and_tokenizer(spec: str, dtype: str = "float32", device: str = "cpu"):
+def load_model_and_tokenizer(spec: str, dtype: str = "float32", device: str = "cpu",
+                             model_args: dict[str, Any] | None = None, revision: str | None = None):
     """(torch model, tokenizer, ModelInfo) for training and attack code."""
-    resolved = resolve_model(spec)
-    tok = load_tokenizer(resolved)
-    model = load_model(resolved, dtype=dtype, device=device)
+    resolved = resolve_model(spec, revision)
+    tok = load_tokenizer(resolved, model_args)
+    model = load_model(resolved, dtype=dtype, device=device, model_args=model_args)
     return model, tok, model_info(resolved)

@@ -107,12 +107,21 @@ def compare_runs(
     return checks
 
 
+def _prompt_format(res: dict) -> tuple[bool, str | None]:
+    """--apply-chat-template / --system-prompt as recorded: in "generation" (generate tasks) or
+    "prompt_format" (log-likelihood tasks); absent = plain prompts."""
+    fmt = {**(res.get("generation") or {}), **(res.get("prompt_format") or {})}
+    return bool(fmt.get("apply_chat_template")), fmt.get("system_prompt")
+
+
 def _identity_mismatch(b_res: dict, c_res: dict, b: Score, c: Score) -> str:
     b_task, c_task = b_res["task"], c_res["task"]
     if b_task.get("version") != c_task.get("version"):
         return f"task version {b_task.get('version')} vs {c_task.get('version')}"
     if b_task.get("data_hash") != c_task.get("data_hash"):
         return "different data (data_hash differs)"
+    if _prompt_format(b_res) != _prompt_format(c_res):
+        return "prompt format differs (chat template vs plain prompts, or another system prompt)"
     if b.metric != c.metric:
         return f"primary metric {b.metric} vs {c.metric}"
     if b.higher_is_better != c.higher_is_better:

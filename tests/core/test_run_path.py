@@ -23,7 +23,7 @@ class AnswerBackend(Backend):
         super().__init__(ModelInfo("answers", "-", "answers", "hf", "sha256:" + "0" * 64), tokenizer=None)
         self.answers, self.calls = answers, []
 
-    def generate(self, prompts, settings, batch_size=8):
+    def generate(self, prompts, settings, batch_size=8, seeds=None):
         self.calls.append((len(prompts), settings))
         return [self.answers.get(p, "nothing") for p in prompts]
 
