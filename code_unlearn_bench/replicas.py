@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.errors import CubError, out_of_memory, out_of_memory_message
 from code_unlearn_bench.store import RunStore
 
 
@@ -187,6 +187,11 @@ def main(argv: list[str]) -> int:
     except CubError as exc:
         print(f"cub: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - an OOM becomes the same one-line hint as in-process
+        if not out_of_memory(exc):
+            raise
+        print(f"cub: error: {out_of_memory_message(exc, 'evaluate')}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -2,7 +2,7 @@
 one line naming the knobs, exit 2, no traceback; what was generated so far is kept."""
 
 import json
-import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +17,9 @@ def one_line(code, err):
     return lines[-1]
 
 
+FAKE_VLLM = Path(__file__).resolve().parent.parent / "models" / "fake_vllm"
+
+
 def evaluate_args(model, out, *extra):
     return ["evaluate", "--model", model, "--tasks", "copyright", "--limit", "4", "--max-new-tokens", "4",
             "--batch-size", "2", "--output-dir", out, "--quiet", *extra]
@@ -26,12 +29,12 @@ def test_cuda_out_of_memory_mid_generation(cub, tiny_model_dir, tmp_path, monkey
     real = HFBackend.generate
     calls = []
 
-    def generate(self, prompts, settings, batch_size=8):
+    def generate(self, prompts, settings, batch_size=8, seeds=None):
         calls.append(len(prompts))
         if len(calls) > 1:  # the first batch fits, the second does not
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.15 GiB "
                                                "total capacity)\nmore detail")
-        return real(self, prompts, settings, batch_size)
+        return real(self, prompts, settings, batch_size, seeds=seeds)
 
     monkeypatch.setattr(HFBackend, "generate", generate)
     code, _, err = cub(*evaluate_args(tiny_model_dir, tmp_path / "run"))
@@ -50,15 +53,14 @@ def test_cuda_out_of_memory_mid_generation(cub, tiny_model_dir, tmp_path, monkey
     "No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when initializing the engine.",
 ])
 def test_vllm_kv_cache_error_at_engine_start(cub, tiny_model_dir, tmp_path, monkeypatch, message):
-    from code_unlearn_bench.models import vllm as vllm_backend
-
-    def llm(**kwargs):
-        raise ValueError(message)
-
-    monkeypatch.setattr(vllm_backend, "_import_vllm", lambda: types.SimpleNamespace(LLM=llm))
+    # vLLM runs in replica processes: the fake engine (tests/models/fake_vllm) raises at start-up
+    monkeypatch.setenv("PYTHONPATH", str(FAKE_VLLM))
+    monkeypatch.setenv("FAKE_VLLM_LOG", str(tmp_path / "vllm-events.jsonl"))
+    monkeypatch.setenv("FAKE_VLLM_FAIL", message)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     code, _, err = cub(*evaluate_args(tiny_model_dir, tmp_path / "run", "--backend", "vllm"))
-    line = one_line(code, err)
-    assert message[:40] in line and "--max-model-len" in line and "--batch-size" in line
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert message[:40] in err and "--max-model-len" in err and "--batch-size" in err
 
 
 def test_other_value_errors_are_not_called_out_of_memory():
