@@ -14,7 +14,11 @@ from code_unlearn_bench.registry import did_you_mean
 # identity hash, so a run resumed with another batch size or worker count still matches.
 _EXECUTION_ONLY = {"output_dir", "batch_size", "quiet", "overwrite", "limit", "task_limits", "backend", "device",
                    "tensor_parallel_size", "exec_workers", "allow_code_execution", "sandbox",
-                   "allow_unsafe_execution", "config_file"}
+                   "allow_unsafe_execution", "config_file",
+                   # --backend openai: where and how to reach the server; the served model's id
+                   # and /v1/models entry are the run's model identity (runner), not the URL.
+                   # The tokenizer only scores (recorded in results' model.server.tokenizer).
+                   "base_url", "api_key_env", "num_concurrent", "request_timeout", "max_retries", "tokenizer"}
 
 
 @dataclass
@@ -42,6 +46,13 @@ class EvalConfig:
     allow_unsafe_execution: bool = False
     exec_workers: int | None = None
     config_file: str | None = None
+    # --backend openai (models/openai.py); the API key itself is read from $api_key_env, never stored
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    num_concurrent: int = 8
+    request_timeout: float = 600.0
+    max_retries: int = 5
+    tokenizer: str | None = None  # the served model's tokenizer (default: --model, if local)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -86,10 +97,25 @@ class EvalConfig:
             raise CubError(f"--num-samples must be >= 1, got {self.num_samples}")
         if self.tensor_parallel_size < 1:
             raise CubError(f"--tensor-parallel-size must be >= 1, got {self.tensor_parallel_size}")
+        self._validate_openai()
         if not self.tasks:
             raise CubError("no task given (--tasks copyright,...; `cub tasks` lists them)")
         if len(set(self.tasks)) != len(self.tasks):
             raise CubError(f"a task is listed twice in --tasks: {','.join(self.tasks)}")
+
+    def _validate_openai(self) -> None:
+        if self.backend == "openai" and not self.base_url:
+            raise CubError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        if self.base_url and self.backend != "openai":
+            raise CubError("--base-url is for --backend openai (a model served over HTTP)")
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise CubError(f"--base-url must start with http:// or https://, got '{self.base_url}'")
+        if self.num_concurrent < 1:
+            raise CubError(f"--num-concurrent must be >= 1, got {self.num_concurrent}")
+        if self.request_timeout <= 0:
+            raise CubError(f"--request-timeout must be > 0 seconds, got {self.request_timeout}")
+        if not 0 <= self.max_retries <= 20:
+            raise CubError(f"--max-retries must be between 0 and 20, got {self.max_retries}")
 
     # -- identity ------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

@@ -58,6 +58,10 @@ def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
     store = RunStore(config.output_dir)
     store.check_writable()
     prepared = prepare_tasks(config)
+    if model is None and config.backend == "openai":  # identity from the server: connect now
+        from code_unlearn_bench.models.openai import served_handle
+
+        model = served_handle(config, loglikelihood=any(not pt.generates for pt in prepared))
     model = model or ModelHandle.open(config.model, BackendOptions.from_config(config))
     manifest = _open_run(store, config, prepared, model.info)
     task_results = run_tasks(store, manifest, prepared, model, config, ui)
@@ -81,7 +85,8 @@ def rescore(output_dir: str, ui=None) -> dict[str, Any]:
         if saved is not None and saved != pt.identity:
             raise CubError(f"task '{pt.task.name}' data or settings changed since generation "
                            f"(data hash {saved.get('data_hash')} -> {pt.identity['data_hash']})")
-    model = ModelHandle.lazy(manifest["model"]["path"])  # only the tokenizer, only if a task needs it
+    # Only the tokenizer, only if a task needs it; a served model (--backend openai) records its own.
+    model = ModelHandle.lazy((manifest["model"].get("server") or {}).get("tokenizer") or manifest["model"]["path"])
     results = evaluate_results(manifest, config, score_tasks(store, manifest, prepared, model, config, ui))
     store.write_results(results)
     return results

@@ -71,8 +71,9 @@ def generate_task(store: RunStore, manifest: dict[str, Any], pt: PreparedTask, m
     backend = model.backend
     # Longest prompts first, so each batch pads little; the order is deterministic.
     pending.sort(key=lambda s: -len(s.prompt))
-    for start in range(0, len(pending), config.batch_size):
-        chunk = pending[start:start + config.batch_size]
+    step = max(config.batch_size, getattr(backend, "min_chunk", 1))  # served: keep all connections busy
+    for start in range(0, len(pending), step):
+        chunk = pending[start:start + step]
         t0 = time.perf_counter()
         records = _generate_chunk(backend, pt, chunk, config.batch_size)
         elapsed = time.perf_counter() - t0

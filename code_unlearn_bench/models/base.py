@@ -35,10 +35,11 @@ class ModelInfo:
     spec: str  # what the user typed (path or alias)
     path: str  # resolved path of the weights
     name: str
-    format: str  # "hf" | "peft" | "gguf" | "embedded"
+    format: str  # "hf" | "peft" | "gguf" | "embedded" | "openai" (a served model)
     fingerprint: str
     base_model: str | None = None  # PEFT adapters: the base model
     lineage: dict[str, Any] | None = None  # cub_checkpoint.json written by `cub unlearn`/`cub learn`
+    server: dict[str, Any] | None = None  # --backend openai: base URL, /v1/models entry, tokenizer
 
     def to_json(self) -> dict[str, Any]:
         out = {"spec": self.spec, "path": self.path, "name": self.name, "format": self.format,
@@ -47,6 +48,8 @@ class ModelInfo:
             out["base_model"] = self.base_model
         if self.lineage:
             out["lineage"] = self.lineage
+        if self.server:
+            out["server"] = self.server
         return out
 
 
