@@ -54,7 +54,7 @@ def _load_tokenizer(spec: str, model: str):
 
 
 def _copy_seeds(prompts: Sequence[str], run_seed: int) -> list[int]:
-    """The k-th copy of a prompt in one call gets seed (run seed, prompt, k): the runner sends all
+    """The k-th copy of a prompt in one call gets seed (run seed, prompt, k): the run path sends all
     copies of a sample in one call, so the seeds survive chunking and resumes. The same seed on
     every copy would make pass@k's samples identical on servers that honour seeds."""
     seen: dict[str, int] = {}
@@ -102,7 +102,7 @@ class OpenAIBackend(Backend):
                          fingerprint=server_fingerprint(entry),
                          server={"base_url": self.client.base_url, "model": entry, "tokenizer": tok_spec})
         super().__init__(info, _load_tokenizer(tok_spec, spec))
-        # Enough requests per runner chunk to keep every connection busy (chunks are the resume unit).
+        # Enough requests per run-path chunk to keep every connection busy (chunks are the resume unit).
         self.min_chunk = 4 * self.client.num_concurrent
         self._probe: ProbeResult | None = None
 
