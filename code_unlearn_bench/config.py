@@ -14,7 +14,11 @@ from code_unlearn_bench.registry import did_you_mean
 # identity hash, so a run resumed with another batch size or worker count still matches.
 _EXECUTION_ONLY = {"output_dir", "batch_size", "quiet", "overwrite", "limit", "task_limits", "backend", "device",
                    "tensor_parallel_size", "exec_workers", "allow_code_execution", "sandbox",
-                   "allow_unsafe_execution", "config_file", "gpu_memory_utilization", "data_parallel_size"}
+                   "allow_unsafe_execution", "config_file", "gpu_memory_utilization", "data_parallel_size",
+                   # --backend openai: where and how to reach the server; the served model's id
+                   # and /v1/models entry are the run's model identity (evaluation.py), not the URL.
+                   # The tokenizer only scores (recorded in results' model.server.tokenizer).
+                   "base_url", "api_key_env", "num_concurrent", "request_timeout", "max_retries", "tokenizer"}
 
 
 @dataclass
@@ -49,6 +53,13 @@ class EvalConfig:
     allow_unsafe_execution: bool = False
     exec_workers: int | None = None
     config_file: str | None = None
+    # --backend openai (models/openai.py); the API key itself is read from $api_key_env, never stored
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    num_concurrent: int = 8
+    request_timeout: float = 600.0
+    max_retries: int = 5
+    tokenizer: str | None = None  # the served model's tokenizer (default: --model, if local)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -107,10 +118,28 @@ class EvalConfig:
                     "max_model_len"):
             if key in self.model_args:
                 raise CubError(f"--model-args {key}=...: use --{key.replace('torch_', '').replace('_', '-')} instead")
+        self._validate_openai()
         if not self.tasks:
             raise CubError("no task given (--tasks copyright,...; `cub tasks` lists them)")
         if len(set(self.tasks)) != len(self.tasks):
             raise CubError(f"a task is listed twice in --tasks: {','.join(self.tasks)}")
+
+    def _validate_openai(self) -> None:
+        if self.backend == "openai" and not self.base_url:
+            raise CubError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        if self.base_url and self.backend != "openai":
+            raise CubError("--base-url is for --backend openai (a model served over HTTP)")
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise CubError(f"--base-url must start with http:// or https://, got '{self.base_url}'")
+        if self.num_concurrent < 1:
+            raise CubError(f"--num-concurrent must be >= 1, got {self.num_concurrent}")
+        if self.request_timeout <= 0:
+            raise CubError(f"--request-timeout must be > 0 seconds, got {self.request_timeout}")
+        if not 0 <= self.max_retries <= 20:
+            raise CubError(f"--max-retries must be between 0 and 20, got {self.max_retries}")
+        if self.backend == "openai" and self.data_parallel_size > 1:
+            raise CubError("--data-parallel-size is for local engines; a served model scales on the server "
+                           "(raise --num-concurrent instead)")
 
     # -- identity ------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

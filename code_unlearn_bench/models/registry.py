@@ -14,6 +14,7 @@ from code_unlearn_bench.registry import LazyRegistry
 BACKENDS = LazyRegistry("backend", {
     "hf": "code_unlearn_bench.models.hf:HFBackend",
     "vllm": "code_unlearn_bench.models.vllm:VLLMBackend",
+    "openai": "code_unlearn_bench.models.openai:OpenAIBackend",
 })
 
 

@@ -1,0 +1,105 @@
+"""A real OpenAI-compatible server for the openai backend's tests: llama-cpp-python's server
+serving the embedded GGUF (SmolLM2-135M-Instruct Q4_1) on a free 127.0.0.1 port, once per session."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+SERVED_ID = "smollm2-135m-q4"  # the server's model id (--model_alias), deliberately not a cub alias
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory):
+    from code_unlearn_bench.errors import ModelError
+    from code_unlearn_bench.models import local_server
+    from code_unlearn_bench.models.embedded import gguf_path
+
+    if not local_server.available():
+        pytest.skip("llama-cpp-python[server] is not installed (bash scripts/setup.sh --dev)")
+    try:
+        gguf = gguf_path("smollm2-135m")
+    except ModelError as exc:
+        pytest.skip(str(exc))
+    log = tmp_path_factory.mktemp("llama_server") / "server.log"
+    # n_ctx 8192 = the model's trained context, as the hf backend uses it; one thread: a 2-core CI box
+    with local_server.llama_cpp_server(gguf, SERVED_ID, log, n_ctx=8192, threads=1) as server:
+        yield server
+
+
+class FakeServer:
+    """A scripted HTTP server on 127.0.0.1 for retry/backoff/error tests (in addition to the real
+    llama-cpp-python server, never instead of it). ``handler(method, path, body) -> (status,
+    headers, json_or_text, delay_s)``; every request is recorded."""
+
+    def __init__(self, handler):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.handler = handler
+        self.requests: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self, method):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(n)) if n else None
+                with lock:
+                    fake.requests.append({"method": method, "path": self.path, "body": body,
+                                          "headers": dict(self.headers)})
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    status, headers, payload, delay = fake.handler(method, self.path, body)
+                    time.sleep(delay)
+                    data = payload if isinstance(payload, str) else json.dumps(payload)
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data.encode())))
+                    self.end_headers()
+                    self.wfile.write(data.encode())
+                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+                    pass
+                finally:
+                    with lock:
+                        fake.in_flight -= 1
+
+            def do_GET(self):
+                self._serve("GET")
+
+            def do_POST(self):
+                self._serve("POST")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def fake_server():
+    servers = []
+
+    def start(handler):
+        servers.append(FakeServer(handler))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.close()
