@@ -96,6 +96,11 @@ class Analyzer:
         """How the score is computed (recorded in results.json)."""
         return {"analyzer": self.name, **self.options}
 
+    def generation_defaults(self) -> dict[str, Any]:
+        """Generation settings the scoring protocol prescribes (over the task spec's, under the
+        config's), e.g. ``{"max_total_tokens": 1024}`` for a prompt-inclusive budget."""
+        return {}
+
     def prepare(self, context: AnalysisContext) -> None:
         """Called before each scoring (tokenizer, sandbox, caches are in the context)."""
 

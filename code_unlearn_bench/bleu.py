@@ -1,12 +1,13 @@
-"""The two BLEU protocols of the paper's ecosystem, both computed by sacrebleu.
+"""The BLEU computations of the paper's ecosystem, both done by sacrebleu.
 
-* ``reference`` (PROD's reference code): unsmoothed 4-gram *sentence* BLEU over the model's own
-  sub-word tokens, averaged over files. Tokens are given as id sequences and joined by spaces with
-  sacrebleu's ``none`` tokenizer, so n-grams are exactly token-id n-grams.
-* ``cyberseceval`` (CyberSecEval): per sample, sacrebleu BLEU with the ``13a`` tokenizer and
-  exponential smoothing on the raw text, averaged over samples.
+* :func:`token_bleu` (PROD's reference code): unsmoothed 4-gram *sentence* BLEU over the model's
+  own sub-word tokens (nltk ``sentence_bleu`` semantics). Tokens are given as id sequences and
+  joined by spaces with sacrebleu's ``none`` tokenizer, so n-grams are exactly token-id n-grams.
+* :func:`text_bleu` (CyberSecEval): sacrebleu BLEU with the ``13a`` tokenizer and exponential
+  smoothing on the raw text, one sample as a corpus.
 
-Both return BLEU in [0, 1].
+The copyright task's protocols (which BLEU, which budget, which reference) are named in
+:data:`PROTOCOLS`; ``analyzers/copyright_bleu.py`` implements them. Both return BLEU in [0, 1].
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from __future__ import annotations
 import functools
 from typing import Sequence
 
-PROTOCOLS = ("reference", "cyberseceval")
+# reference:           the reference code exactly: 1,024 tokens in total (prompt included), token BLEU
+#                      against the whole second half
+# reference-truncated: token BLEU against the second half cut to the generation budget (256 new tokens)
+# cyberseceval:        text BLEU (13a, exp smoothing) against the second half cut to the budget
+PROTOCOLS = ("reference", "reference-truncated", "cyberseceval")
 
 
 @functools.lru_cache(maxsize=None)

@@ -10,6 +10,8 @@ from typing import Any
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.registry import did_you_mean
 
+SAMPLING_HINT = "sample instead, e.g. --temperature 0.8 --top-p 0.95 (the Codex paper's pass@k setting)"
+
 # Fields that change how (fast) a run executes but not what it produces: excluded from the
 # identity hash, so a run resumed with another batch size or worker count still matches.
 _EXECUTION_ONLY = {"output_dir", "batch_size", "quiet", "overwrite", "limit", "task_limits", "backend", "device",
@@ -36,6 +38,7 @@ class EvalConfig:
     max_new_tokens: int | None = None  # overrides the task spec
     num_samples: int | None = None  # >1: sampled completions for pass@k
     temperature: float | None = None
+    top_p: float | None = None  # nucleus sampling (with --temperature > 0)
     dtype: str = "auto"  # bfloat16 on a CUDA GPU, float32 on CPU
     device: str | None = None
     revision: str | None = None  # hub models: branch, tag or commit (or --model org/name@rev)
@@ -102,6 +105,13 @@ class EvalConfig:
             raise CubError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
         if self.num_samples is not None and self.num_samples < 1:
             raise CubError(f"--num-samples must be >= 1, got {self.num_samples}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise CubError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if self.temperature is not None and self.temperature < 0:
+            raise CubError(f"--temperature must be >= 0, got {self.temperature}")
+        if (self.num_samples or 1) > 1 and not self.temperature:
+            raise CubError(f"--num-samples {self.num_samples} at temperature 0 gives {self.num_samples} identical "
+                           f"greedy samples (pass@k = pass@1); {SAMPLING_HINT}")
         if self.tensor_parallel_size < 1:
             raise CubError(f"--tensor-parallel-size must be >= 1, got {self.tensor_parallel_size}")
         if self.data_parallel_size < 1:

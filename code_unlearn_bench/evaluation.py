@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from code_unlearn_bench import sessions
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.prepare import PreparedTask, prepare_tasks
@@ -20,7 +21,8 @@ from code_unlearn_bench.store import RunStore
 
 def evaluate_results(manifest: dict[str, Any], config: EvalConfig, task_results: dict[str, Any]) -> dict[str, Any]:
     return envelope("evaluate", manifest=manifest, model=manifest["model"], config=config.to_json(),
-                    config_hash=config.identity_hash(), seed=config.seed, tasks=task_results)
+                    config_hash=config.identity_hash(), seed=config.seed, tasks=task_results,
+                    sessions=manifest.get("sessions", []))
 
 
 def _open_run(store: RunStore, config: EvalConfig, prepared: list[PreparedTask], info) -> dict[str, Any]:
@@ -73,12 +75,16 @@ def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
         model = served_handle(config, loglikelihood=any(not pt.generates for pt in prepared))
     model = model or ModelHandle.open(config.model, BackendOptions.from_config(config))
     manifest = _open_run(store, config, prepared, model.info)
+    session, before = sessions.start(manifest, config), sessions.generated(manifest)
+    store.write_manifest(manifest)
     try:
         if own and use_replicas(config):  # vLLM and --data-parallel-size N: engines in child processes
             from code_unlearn_bench.replicas import generate_in_replicas
 
             generate_in_replicas(store, manifest, [pt for pt in prepared if not skip_reason(pt, config)], config, ui)
         task_results = run_tasks(store, manifest, prepared, model, config, ui)  # (after replicas: scoring only)
+        sessions.end(session, model, sessions.generated(manifest) - before)  # before close: the backend it ran on
+        store.write_manifest(manifest)
     finally:
         if own:
             model.close()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from code_unlearn_bench.analyzer_base import Analyzer
+from code_unlearn_bench.comparability import generation_record
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.models.base import GenerationSettings
 from code_unlearn_bench.models.chat import prompt_format_json
@@ -30,6 +31,9 @@ class PreparedTask:
     generation: GenerationSettings | None = None  # None in loglikelihood mode
     num_samples: int = 1  # completions per prompt
     identity: dict[str, Any] = field(default_factory=dict)
+    max_total_tokens: int | None = None  # prompt-inclusive budget of the protocol (the run path applies it)
+    record: dict[str, Any] | None = None  # the generation block results.json records (None: loglikelihood)
+    options: dict[str, Any] = field(default_factory=dict)  # task options as used (Task.recorded_options)
 
     @property
     def generates(self) -> bool:
@@ -42,7 +46,9 @@ class PreparedTask:
         generates = task.mode == "generate"
         return dataclasses.replace(self, task=task, samples=samples,
                                    generation=self.generation if generates else None,
-                                   num_samples=self.num_samples if generates else 1)
+                                   num_samples=self.num_samples if generates else 1,
+                                   max_total_tokens=self.max_total_tokens if generates else None,
+                                   record=self.record if generates else None)
 
 
 def prepare_task(task: Task, config: EvalConfig) -> PreparedTask:
@@ -52,18 +58,21 @@ def prepare_task(task: Task, config: EvalConfig) -> PreparedTask:
     samples = task.load_samples(source, options)
     dh = data_hash(samples)
     limit = config.limit_for(task.name)
-    generation = num_samples = None
+    generation = num_samples = total = record = None
     if task.mode == "generate":
+        protocol = analyzer.generation_defaults()  # e.g. copyright `reference`: 1,024 tokens in total
         generation = task.generation_settings(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                              seed=config.seed, apply_chat_template=config.apply_chat_template,
+                                              top_p=config.top_p, seed=config.seed, protocol=protocol,
+                                              apply_chat_template=config.apply_chat_template,
                                               system_prompt=config.system_prompt)
         num_samples = task.num_samples(config.num_samples)
-    identity = {"version": task.version, "data_hash": dh, "mode": task.mode,
-                "generation": generation.to_json() if generation else None, "num_samples": num_samples}
+        total = task.max_total_tokens(protocol)
+        record = generation_record(generation, num_samples, total)
+    identity = {"version": task.version, "data_hash": dh, "mode": task.mode, "generation": record}
     if not generation and config.apply_chat_template:  # generate tasks record it in "generation"
         identity["prompt_format"] = prompt_format_json(True, config.system_prompt)
     return PreparedTask(task, samples[:limit] if limit else samples, dh, source, analyzer, generation,
-                        num_samples or 1, identity)
+                        num_samples or 1, identity, total, record, task.recorded_options(options))
 
 
 def prepare_tasks(config: EvalConfig) -> list[PreparedTask]:

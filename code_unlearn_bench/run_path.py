@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Protocol
 
+from code_unlearn_bench import budget, comparability
 from code_unlearn_bench.analyzer_base import AnalysisContext, GenerationRecord
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
@@ -52,8 +53,8 @@ def _generate_chunk(backend, pt: PreparedTask, chunk, config: EvalConfig) -> lis
     n = pt.num_samples
     # Seeds from (run seed, sample id, copy): independent of chunking, order and resumes.
     seeds = [sample_seed(config.seed, s.id, j) for s in chunk for j in range(n)]
-    outs = backend.generate([s.prompt for s in chunk for _ in range(n)], pt.generation,
-                            batch_size=config.batch_size, seeds=seeds)
+    outs = budget.generate(backend, [s.prompt for s in chunk for _ in range(n)], pt.generation, config.batch_size,
+                           pt.max_total_tokens, seeds=seeds)
     records: list[GenerationRecord] = [{"id": s.id, "prompt_hash": s.prompt_hash(), "completion": outs[i * n]}
                                        for i, s in enumerate(chunk)]
     if n > 1:
@@ -164,13 +165,15 @@ def score_task(store: RunStore, manifest: dict[str, Any], pt: PreparedTask, mode
     if "prompt_format" in pt.identity:  # chat-templated log-likelihood scoring never compares with plain
         result["prompt_format"] = pt.identity["prompt_format"]
     if pt.generates:
-        result["generation"] = {**pt.generation.to_json(), "num_samples": pt.num_samples}
+        result["generation"] = pt.record
         result["health"] = diagnose([r.get("completion", "") for r in records],
                                     prompts=[s.prompt for s in pt.samples],
                                     languages=[s.meta.get("language") for s in pt.samples])
     for key in ("breakdown", "extra"):
         if aggregated.get(key):
             result[key] = aggregated[key]
+    result["options"] = pt.options
+    result["comparability"] = comparability.record(result)
     return result
 
 

@@ -12,6 +12,8 @@ import importlib.resources
 from dataclasses import dataclass, field
 from typing import Any
 
+from code_unlearn_bench.comparability import generation_key, generation_record
+from code_unlearn_bench.config import SAMPLING_HINT
 from code_unlearn_bench.errors import CubError, DataError
 from code_unlearn_bench.models.base import GenerationSettings
 from code_unlearn_bench.registry import PackageRegistry, did_you_mean
@@ -22,7 +24,8 @@ ANALYZERS = PackageRegistry("analyzer", "code_unlearn_bench.analyzers", "ANALYZE
 
 _REQUIRED = {"name", "version", "kind", "loader", "analyzer"}
 _ALLOWED = _REQUIRED | {"description", "loader_options", "default_source", "mode", "generation",
-                        "analyzer_options", "paper_section"}
+                        "analyzer_options", "paper_section", "execution_options", "canonical"}
+_CANONICAL_PARTS = ("generation", "options")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,10 @@ class Task:
     generation: dict[str, Any] = field(default_factory=dict)
     analyzer_options: dict[str, Any] = field(default_factory=dict)
     paper_section: str = ""
+    # options that change how a run executes, never a score (left out of the comparability key)
+    execution_options: tuple[str, ...] = ()
+    # the leaderboard's protocol: {"generation": {...}, "options": {...}} over the spec's defaults
+    canonical: dict[str, Any] = field(default_factory=dict)
 
     def load_samples(self, source: str | None = None, options: dict[str, Any] | None = None,
                      limit: int | None = None) -> list[Sample]:
@@ -61,6 +68,21 @@ class Task:
         _, analyzer_opts = self.split_options(options)
         return cls(**{**self.analyzer_options, **analyzer_opts})
 
+    def recorded_options(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every loader and analyzer option as used (spec defaults under ``options``), without the
+        execution-only ones: what results.json records and the comparability key compares."""
+        loader, analyzer = self.split_options(options)
+        merged = {**self.loader_options, **self.analyzer_options, **loader, **analyzer}
+        return {k: merged[k] for k in sorted(merged) if k not in self.execution_options}
+
+    def canonical_settings(self) -> dict[str, Any]:
+        """The settings a leaderboard submission must have been run with: the spec's defaults
+        (what a plain ``cub evaluate`` records) overlaid with its ``canonical`` block."""
+        declared = self.canonical or {}
+        return {"generation": generation_key({**(self.generation_record() or {}), **(declared.get("generation") or {})})
+                if self.mode == "generate" else None,
+                "options": {**self.recorded_options(), **(declared.get("options") or {})}}
+
     def split_options(self, options: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
         """User task options -> (loader options, analyzer options). Every option a task accepts is
         declared with its default in the spec, so a typo is an error instead of being ignored."""
@@ -77,18 +99,36 @@ class Task:
 
     def generation_settings(self, max_new_tokens: int | None = None, temperature: float | None = None,
                             seed: int = 1234, apply_chat_template: bool = False,
-                            system_prompt: str | None = None) -> GenerationSettings:
-        """The spec's generation settings with the run's overrides (None: the spec's value)."""
-        g = self.generation
+                            system_prompt: str | None = None, top_p: float | None = None,
+                            protocol: dict[str, Any] | None = None) -> GenerationSettings:
+        """The spec's generation settings under the analyzer protocol's (``protocol``: its
+        ``generation_defaults()``, e.g. a token budget) with the run's overrides (None: not set)."""
+        g = {**self.generation, **(protocol or {})}
         max_new = max_new_tokens or g.get("max_new_tokens", 256)
         if temperature is None:
             temperature = g.get("temperature", 0.0)
+        if top_p is None:
+            top_p = g.get("top_p", 1.0)
         return GenerationSettings(max_new_tokens=int(max_new), stop=tuple(g.get("stop", ()) or ()),
-                                  temperature=float(temperature), top_p=float(g.get("top_p", 1.0)), seed=int(seed),
+                                  temperature=float(temperature), top_p=float(top_p), seed=int(seed),
                                   apply_chat_template=apply_chat_template, system_prompt=system_prompt)
+
+    def max_total_tokens(self, protocol: dict[str, Any] | None = None) -> int | None:
+        """Budget of prompt + continuation tokens (the reference BLEU code's max_length), if any."""
+        total = {**self.generation, **(protocol or {})}.get("max_total_tokens")
+        return int(total) if total else None
 
     def num_samples(self, override: int | None = None) -> int:
         return int(override or self.generation.get("num_samples", 1))
+
+    def generation_record(self, options: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """What a plain run with task ``options`` records as its generation settings (None in
+        loglikelihood mode)."""
+        if self.mode != "generate":
+            return None
+        protocol = self.make_analyzer(options).generation_defaults()
+        return generation_record(self.generation_settings(protocol=protocol), self.num_samples(),
+                                 self.max_total_tokens(protocol))
 
 
 def _parse_spec(filename: str, text: str) -> Task:
@@ -112,6 +152,19 @@ def _parse_spec(filename: str, text: str) -> Task:
     if spec.get("mode", "generate") not in ("generate", "loglikelihood"):
         raise CubError(f"task spec {filename}: mode must be generate or loglikelihood")
     spec["version"] = str(spec["version"])
+    spec["execution_options"] = tuple(spec.get("execution_options") or ())
+    canonical = spec.get("canonical") or {}
+    if not isinstance(canonical, dict) or set(canonical) - set(_CANONICAL_PARTS):
+        raise CubError(f"task spec {filename}: canonical must be a mapping with keys {', '.join(_CANONICAL_PARTS)}")
+    options = {**(spec.get("loader_options") or {}), **(spec.get("analyzer_options") or {})}
+    for name in [*(canonical.get("options") or {}), *spec["execution_options"]]:
+        if name not in options:
+            raise CubError(f"task spec {filename}: canonical/execution option '{name}' is not a declared option "
+                           f"{did_you_mean(name, options)}")
+    spec["canonical"] = canonical
+    generation = spec.get("generation") or {}
+    if int(generation.get("num_samples", 1) or 1) > 1 and not generation.get("temperature"):
+        raise CubError(f"task spec {filename}: num_samples > 1 needs a temperature > 0 ({SAMPLING_HINT})")
     for key in ("loader_options", "generation", "analyzer_options"):
         spec[key] = spec.get(key) or {}
     return Task(**spec)

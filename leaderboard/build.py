@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from code_unlearn_bench import comparability
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.ranking import report, robustness
 from code_unlearn_bench.ranking.runs import Run, load_attack_run, load_run
@@ -23,14 +24,31 @@ from code_unlearn_bench.ranking.tradeoff import READINGS, Ranking, default_utili
 STATIC_FILES = ("style.css", "sort.js", "favicon.svg")
 
 
-def load_submissions(folder: str | Path) -> list[Run]:
+def load_submissions(folder: str | Path, require_verified: bool = True) -> list[Run]:
     folder = Path(folder)
     if not folder.is_dir():
         raise CubError(f"no submissions folder {folder}")
     runs = [load_run(path) for path in sorted(folder.glob("*.json"))]
     if not runs:
         raise CubError(f"no submissions (*.json) in {folder}; add some with `cub leaderboard submit`")
+    for run in runs:  # the site shows verified numbers only
+        if require_verified and not (run.data.get("submission") or {}).get("verified"):
+            raise CubError(f"{run.source} is not a verified submission; add runs with `cub leaderboard submit`, "
+                           f"which re-scores their generations")
+    _check_alike(runs)
     return runs
+
+
+def _check_alike(runs: list[Run]) -> None:
+    """Refuse submissions made differently on a task (comparability keys differ): they would share a table."""
+    first: dict[str, Run] = {}
+    for run in runs:
+        for name in run.task_names():
+            other = first.setdefault(name, run)
+            diff = comparability.mismatch(other.task(name), run.task(name))
+            if diff:
+                raise CubError(f"submissions {run_id(other)} and {run_id(run)} were made differently on task "
+                               f"'{name}' and cannot be compared: {diff}")
 
 
 def load_attack_submissions(folder: str | Path) -> list[Run]:
@@ -161,6 +179,8 @@ def _model_page(run: Run, attacks: list[Run] | None = None) -> dict:
         } for metric, m in sorted(res.get("metrics", {}).items())]
         tasks.append({"name": name, "status": res.get("status"), "reason": res.get("reason", ""),
                       "info": res["task"], "metrics": metrics,
+                      "key_hash": comparability.key_hash(comparability.key(res)) if res.get("status") == "completed"
+                      else "",
                       "protocol": json.dumps(res.get("protocol", {}), indent=2, sort_keys=True)})
     env = run.data["environment"]
     return {
@@ -170,7 +190,7 @@ def _model_page(run: Run, attacks: list[Run] | None = None) -> dict:
         "config_hash": run.data["config_hash"], "cub_version": run.data["cub_version"],
         "schema_version": run.data["schema_version"], "created_at": run.data["created_at"],
         "submitted_at": (run.data.get("submission") or {}).get("submitted_at", ""),
-        "seed": run.data["seed"], "python": env["python"], "platform": env.get("platform", ""),
+        "verified": _verified_text(run), "seed": run.data["seed"], "python": env["python"], "platform": env.get("platform", ""),
         "packages": sorted((k, "" if v is None else v) for k, v in env["packages"].items()),
         "tasks": tasks,
         "attacks": [_attack_details(a) for a in attacks or [] if a.model["fingerprint"] == run.model["fingerprint"]],
@@ -178,9 +198,10 @@ def _model_page(run: Run, attacks: list[Run] | None = None) -> dict:
 
 
 def build_site(submissions: str | Path, out: str | Path, utility: str | None = None,
-               title: str = "Code unlearning leaderboard") -> Path:
-    """Render the site into ``out``; returns the path of index.html."""
-    runs = load_submissions(submissions)
+               title: str = "Code unlearning leaderboard", require_verified: bool = True) -> Path:
+    """Render the site into ``out``; returns the path of index.html. ``require_verified=False``
+    only for a local site of runs this process made itself (`cub reproduce`)."""
+    runs = load_submissions(submissions, require_verified)
     ids = {str(run.source): run_id(run) for run in runs}
     if len(set(ids.values())) != len(ids):
         raise CubError(f"two submissions in {submissions} share an id; remove the duplicate")
@@ -231,6 +252,13 @@ def build_site(submissions: str | Path, out: str | Path, utility: str | None = N
             row.pop("run", None)
     _write(out / "data" / "leaderboard.json", json.dumps({"rankings": data}, indent=2))
     return out / "index.html"
+
+
+def _verified_text(run: Run) -> str:
+    verified = (run.data.get("submission") or {}).get("verified")
+    if not verified:
+        return "not verified (local site)"
+    return f"{verified.get('how', 're-scored')} by {verified.get('by', 'cub')}"
 
 
 def _utility_cell(run: Run, task: str) -> dict:

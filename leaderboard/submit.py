@@ -1,33 +1,54 @@
-"""Validating a run for the leaderboard and storing it as a normalised submission.
+"""Validating a run for the leaderboard and storing it as a normalised, verified submission.
 
 A submission must be comparable with every other one: it must match the results schema, be an
-``evaluate`` result, contain the required tasks, and every completed task must have been run at
-the registered task version on the registered default data (same data hash). All problems are
-collected, so a submitter sees the whole list at once.
+``evaluate`` result, contain the required tasks, its ``config_hash`` must be the hash of its
+``config``, and every completed task must have been run at the registered task version on every
+sample of the registered default data (same data hash, n = its sample count) with the task's
+canonical settings (``canonical`` in the task spec). Then its numbers are verified: the generations
+are re-scored here (``leaderboard/verify.py``) and must reproduce every metric, n and CI; the stored
+submission holds the re-scored numbers. All problems are collected, so a submitter sees the whole
+list at once. docs/trust.md describes what is verified and what rests on the submitter.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
+from code_unlearn_bench import comparability
 from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.leaderboard.verify import verify as verify_run
 from code_unlearn_bench.results import RESULTS_FILE, schema_errors
 
 SUBMISSION_VERSION = "1"
 
 # What a task result keeps in a submission: the comparable scores and how they were obtained.
 # Breakdowns, health diagnostics and timings are machine- or sample-level detail.
-_TASK_KEYS = ("status", "reason", "task", "mode", "generation", "protocol", "primary_metric", "metrics")
+_TASK_KEYS = ("status", "reason", "task", "mode", "generation", "options", "protocol", "primary_metric", "metrics",
+              "comparability")
 _TOP_KEYS = ("schema_version", "cub_version", "created_at", "kind", "model", "config", "config_hash",
-             "environment", "seed")
+             "environment", "seed", "sessions")
 
-# (version, data hash of the registered task's embedded default data) for a task name.
-TaskLookup = Callable[[str], "tuple[str, str | None]"]
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What a submission's task is checked against: the registered task and its default data."""
+
+    version: str
+    data_hash: str | None
+    n: int | None = None  # samples in the default data (None: not checked)
+    ids: tuple[str, ...] | None = None  # their ids (None: not checked)
+    canonical: dict | None = None  # Task.canonical_settings() (None: not checked)
+
+
+# task name -> Registered (a (version, data hash) tuple is accepted too)
+TaskLookup = Callable[[str], "Registered | tuple[str, str | None]"]
 
 
 class SubmissionError(CubError):
@@ -39,22 +60,33 @@ class SubmissionError(CubError):
 
 
 @lru_cache(maxsize=None)  # computing a default-data hash loads the task's data: once per task
-def registered_task(name: str) -> tuple[str, str | None]:
-    """The registered version and default-data hash of task ``name``.
+def registered_task(name: str) -> Registered:
+    """The registered version, default data (hash, size, ids) and canonical settings of ``name``.
 
     The only function that knows the task registry's API; everything else takes a
     :data:`TaskLookup` so tests and other registries can stand in."""
     from code_unlearn_bench import task_spec
+    from code_unlearn_bench.samples import data_hash
 
     task = task_spec.get_task(name)
-    version = str(task.version)
-    for attr in ("default_data_hash", "data_hash"):
-        value = getattr(task, attr, None)
-        if callable(value):
-            value = value()
-        if value:
-            return version, str(value)
-    return version, None
+    samples = task.load_samples()
+    return Registered(str(task.version), data_hash(samples), len(samples), tuple(s.id for s in samples),
+                      task.canonical_settings())
+
+
+def _registered(lookup: TaskLookup, name: str) -> Registered:
+    reg = lookup(name)
+    return reg if isinstance(reg, Registered) else Registered(*reg)
+
+
+def _canonical_errors(name: str, result: dict, canonical: dict) -> list[str]:
+    key = comparability.key(result)
+    diffs = [d for part in ("generation", "options")
+             for d in comparability.differences({part: canonical.get(part)}, {part: key.get(part)})]
+    if not diffs:
+        return []
+    return [f"task '{name}': not run with the canonical settings of the task spec: "
+            f"{comparability.describe(diffs, 'canonical', 'submitted')}"]
 
 
 def _required_errors(tasks: dict, required: Iterable[str] | None) -> list[str]:
@@ -78,9 +110,10 @@ def _task_errors(name: str, result: dict, lookup: TaskLookup) -> list[str]:
     if info.get("name") != name:
         errors.append(f"task '{name}': result names task '{info.get('name')}'")
     try:
-        version, data_hash = lookup(name)
+        reg = _registered(lookup, name)
     except CubError as exc:
         return [f"task '{name}': not a registered task ({exc})"]
+    version, data_hash = reg.version, reg.data_hash
     if str(info.get("version")) != version:
         errors.append(f"task '{name}': version {info.get('version')} but the registered task is version {version}")
     if data_hash is None:
@@ -88,6 +121,14 @@ def _task_errors(name: str, result: dict, lookup: TaskLookup) -> list[str]:
     elif info.get("data_hash") != data_hash:
         errors.append(f"task '{name}': data hash {info.get('data_hash')} differs from the registered default data "
                       f"({data_hash}); was it run with --data or --task-option?")
+    elif reg.n is not None and info.get("n") != reg.n:
+        errors.append(f"task '{name}': n={info.get('n')} but the registered data has {reg.n} samples; a submission "
+                      f"must cover every sample (subset runs are refused)")
+    if reg.canonical is not None:
+        errors += _canonical_errors(name, result, reg.canonical)
+    edited = comparability.written_mismatch(result)
+    if edited:
+        errors.append(f"task '{name}': {edited}")
     primary = result.get("primary_metric")
     metric = result.get("metrics", {}).get(primary or "")
     if not primary or metric is None:
@@ -106,15 +147,34 @@ def validate(data: object, required: Iterable[str] | None = None, lookup: TaskLo
         return errors or ["schema: not a JSON object"]
     if data.get("kind", "evaluate") != "evaluate":
         errors.append(f"kind is '{data['kind']}': only evaluate results can be submitted")
+    errors += _limit_errors(data) + _config_hash_errors(data)
+    errors += _required_errors(data["tasks"], required)
+    for name, result in data["tasks"].items():
+        errors += _task_errors(name, result, lookup)
+    return errors
+
+
+def _limit_errors(data: dict) -> list[str]:
+    errors = []
     limit = data["config"].get("limit")
     if limit:
         errors.append(f"run with --limit {limit}: a submission must cover every sample of its tasks")
     for task, n in sorted((data["config"].get("task_limits") or {}).items()):
         errors.append(f"run with --task-limit {task}={n}: a submission must cover every sample of its tasks")
-    errors += _required_errors(data["tasks"], required)
-    for name, result in data["tasks"].items():
-        errors += _task_errors(name, result, lookup)
     return errors
+
+
+def _config_hash_errors(data: dict) -> list[str]:
+    from code_unlearn_bench.config import EvalConfig
+
+    try:
+        expected = EvalConfig.from_dict(data["config"], origin="config").identity_hash()
+    except (CubError, TypeError) as exc:
+        return [f"config is not a valid run configuration: {exc}"]
+    if expected != data["config_hash"]:
+        return [f"config_hash {data['config_hash'][:19]}… is not the hash of config ({expected[:19]}…): the config "
+                f"was edited after the run"]
+    return []
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -128,16 +188,25 @@ def submission_id(data: dict) -> str:
     return f"{slug(data['model']['name'])}-{fingerprint[:10]}-{config[:8]}"
 
 
-def normalise(data: dict, now: datetime | None = None) -> dict:
+def normalise(data: dict, now: datetime | None = None, rescored: dict | None = None) -> dict:
     """The submission document: the results.json fields that matter for comparison, plus a
-    ``submission`` block. It still matches the results schema, so ranking code reads it as a run."""
+    ``submission`` block. It still matches the results schema, so ranking code reads it as a run.
+    ``rescored`` (task -> result re-scored from the generations) replaces the submitted numbers
+    and marks the document verified: only verified documents are shown on the site."""
+    from code_unlearn_bench import __version__
+
+    tasks = {**data["tasks"], **(rescored or {})}
     doc = {key: data[key] for key in _TOP_KEYS if key in data}
-    doc["tasks"] = {name: {k: res[k] for k in _TASK_KEYS if k in res} for name, res in sorted(data["tasks"].items())}
+    doc["tasks"] = {name: {k: res[k] for k in _TASK_KEYS if k in res} for name, res in sorted(tasks.items())}
     doc["submission"] = {
         "version": SUBMISSION_VERSION,
         "id": submission_id(data),
         "submitted_at": (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if rescored is not None:
+        doc["submission"]["verified"] = {"by": f"cub {__version__}", "tasks": sorted(rescored),
+                                         "how": "generations re-scored via the `cub score` path; every metric, n "
+                                                "and CI reproduced"}
     return doc
 
 
@@ -153,13 +222,18 @@ def load_results(run: str | Path) -> tuple[Path, object]:
 
 
 def submit(run: str | Path, to: str | Path, required: Iterable[str] | None = None, force: bool = False,
-           lookup: TaskLookup | None = None) -> Path:
-    """Validate ``run`` and write its normalised submission into folder ``to``; returns the file."""
+           lookup: TaskLookup | None = None, verifier=None) -> Path:
+    """Validate and verify ``run`` and write its normalised submission into folder ``to``; returns
+    the file. ``verifier`` defaults to :func:`verify_run` (resolved at call time: patchable)."""
     file, data = load_results(run)
     errors = validate(data, required, lookup)
     if errors:
         raise SubmissionError(str(file), errors)
-    doc = normalise(data)
+    lookup = lookup or registered_task
+    errors, rescored = (verifier or verify_run)(file.parent, data, lambda name: _registered(lookup, name))
+    if errors:
+        raise SubmissionError(str(file), errors)
+    doc = normalise(data, rescored=rescored)
     return _store(doc, Path(to) / f"{doc['submission']['id']}.json", force, "the same model and config")
 
 

@@ -10,7 +10,8 @@ from code_unlearn_bench.errors import CubError
 DESCRIPTION = """\
 Compare a candidate run with a baseline task by task (primary metric, with 95% CIs) and/or check
 that the candidate keeps a minimum PDR within a stored set of models. Exits 1 on a regression,
-a task missing from the candidate, or a task run on different data; 0 otherwise."""
+a task missing from the candidate, or a task made differently (comparability keys differ: data,
+version, n, generation settings, task options; see docs/trust.md); 0 otherwise."""
 
 
 def _task_threshold(text: str) -> tuple[str, float]:

@@ -70,6 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, help="override the tasks' generation budget")
     p.add_argument("--num-samples", type=int, help="completions per prompt (pass@k needs > 1)")
     p.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy, the default)")
+    p.add_argument("--top-p", type=float, help="nucleus sampling threshold with --temperature > 0 (default 1.0)")
     p.add_argument("--config", dest="config_file", help="YAML file with any of these options")
     p.add_argument("--overwrite", action="store_true", default=None,
                    help="replace an output dir that holds another model's or config's run")
@@ -85,8 +86,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 _FIELDS = ("model", "revision", "apply_chat_template", "system_prompt", "data_parallel_size",
            "gpu_memory_utilization", "max_model_len",
            "backend", "batch_size", "dtype", "device", "tensor_parallel_size", "seed", "output_dir",
-           "limit", "max_new_tokens", "num_samples", "temperature", "overwrite", "quiet", "allow_code_execution",
-           "sandbox", "allow_unsafe_execution", "exec_workers", "config_file",
+           "limit", "max_new_tokens", "num_samples", "temperature", "top_p", "overwrite", "quiet",
+           "allow_code_execution", "sandbox", "allow_unsafe_execution", "exec_workers", "config_file",
            "base_url", "api_key_env", "num_concurrent", "request_timeout", "max_retries", "tokenizer")
 
 

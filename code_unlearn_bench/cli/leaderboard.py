@@ -13,10 +13,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "with submit-attack) and build the static leaderboard site.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    submit = actions.add_parser("submit", help="validate a run and store it as a normalised submission",
-                                description="Validate RUN (schema, required tasks, task versions and data hashes "
-                                            "matching the registered tasks) and store a normalised submission.")
-    submit.add_argument("run", metavar="RUN", help="run directory (or its results.json)")
+    submit = actions.add_parser("submit", help="validate and verify a run and store it as a normalised submission",
+                                description="Validate RUN (schema, required tasks, config_hash, task versions, data "
+                                            "hashes and sample counts of the registered tasks, their canonical "
+                                            "settings), then verify it: every sample id once in "
+                                            "RUN/generations/<task>.jsonl, and the generations re-scored here (as "
+                                            "`cub score` does) must reproduce every metric, n and CI. Stores the "
+                                            "re-scored numbers. See docs/trust.md.")
+    submit.add_argument("run", metavar="RUN", help="run directory with results.json and generations/ "
+                                                    "(or its results.json)")
     submit.add_argument("--to", default=DEFAULT_SUBMISSIONS, metavar="DIR",
                         help=f"submissions folder (default {DEFAULT_SUBMISSIONS})")
     submit.add_argument("--require", metavar="TASK[,TASK...]",

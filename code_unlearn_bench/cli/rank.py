@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def compute(args: argparse.Namespace):
     """The rankings the arguments ask for (one per forget task)."""
     from code_unlearn_bench.ranking.runs import load_attack_runs, load_runs
-    from code_unlearn_bench.ranking.tradeoff import default_utility_task, forget_tasks, rank_runs
+    from code_unlearn_bench.ranking.tradeoff import default_utility_task, forget_tasks, rank_pools
 
     runs = load_runs(args.runs)
     attack_runs = load_attack_runs(args.attacks) if getattr(args, "attacks", None) else []
@@ -53,10 +53,11 @@ def compute(args: argparse.Namespace):
     tasks = args.tasks or forget_tasks(runs)
     if utility in tasks:
         raise CubError(f"'{utility}' cannot be both the forget task and the utility task")
+    # runs made with different settings are ranked in separate pools, never in one
     rankings = [
-        rank_runs(runs, task, utility, group_by=args.group_by, original=args.original,
-                  exclude_original=args.exclude_original, forget_fraction=args.forget_fraction)
-        for task in tasks
+        ranking for task in tasks
+        for ranking in rank_pools(runs, task, utility, group_by=args.group_by, original=args.original,
+                                  exclude_original=args.exclude_original, forget_fraction=args.forget_fraction)
     ]
     if attack_runs:
         from code_unlearn_bench.ranking.robustness import attach_all

@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
         rows.append({"name": task.name, "version": task.version, "kind": task.kind, "mode": task.mode,
                      "metric": analyzer.primary_metric, "analyzer": task.analyzer,
                      "default_source": task.default_source, "size": size, "data_hash": dh,
-                     "description": task.description, "options": {**task.loader_options, **task.analyzer_options}})
-    if args.json:
+                     "description": task.description, "options": {**task.loader_options, **task.analyzer_options},
+                     "canonical": task.canonical_settings()})
+    if args.json:  # "canonical": the settings a leaderboard submission must have (docs/trust.md)
         print(json.dumps(rows, indent=2))
         return 0
     table = Table(title="cub tasks")

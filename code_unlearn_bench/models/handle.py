@@ -96,6 +96,11 @@ class ModelHandle:
         return self._backend
 
     @property
+    def loaded_backend(self) -> Backend | None:
+        """The backend if it was built (never builds it): what a session actually ran on."""
+        return self._backend
+
+    @property
     def tokenizer(self):
         if self._backend is not None:
             return self._backend.tokenizer

@@ -4,8 +4,10 @@
 metric. A *drop* is the change in the bad direction (so lower-is-better metrics such as
 ``heldout_nll`` are handled like the others); the candidate regresses on a task when the drop is
 larger than the task kind's threshold. A task the baseline completed but the candidate lacks, or
-ran on different data (task version or data hash differ), fails the gate too: a gate that passes
-because a score silently disappeared would be worse than none.
+made differently (comparability keys differ: task version, data, samples, generation settings,
+task options; see ``code_unlearn_bench.comparability``), fails the gate too: a gate that passes
+because a score silently disappeared, or a short budget made forgetting look perfect, would be
+worse than none.
 
 :func:`pdr_gate` checks that a candidate keeps a minimum PDR (per-model reading) within a stored
 set of models.
@@ -17,6 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from code_unlearn_bench import comparability
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.ranking.runs import Run, Score
 
@@ -107,21 +110,14 @@ def compare_runs(
     return checks
 
 
-def _prompt_format(res: dict) -> tuple[bool, str | None]:
-    """--apply-chat-template / --system-prompt as recorded: in "generation" (generate tasks) or
-    "prompt_format" (log-likelihood tasks); absent = plain prompts."""
-    fmt = {**(res.get("generation") or {}), **(res.get("prompt_format") or {})}
-    return bool(fmt.get("apply_chat_template")), fmt.get("system_prompt")
-
-
 def _identity_mismatch(b_res: dict, c_res: dict, b: Score, c: Score) -> str:
-    b_task, c_task = b_res["task"], c_res["task"]
-    if b_task.get("version") != c_task.get("version"):
-        return f"task version {b_task.get('version')} vs {c_task.get('version')}"
-    if b_task.get("data_hash") != c_task.get("data_hash"):
-        return "different data (data_hash differs)"
-    if _prompt_format(b_res) != _prompt_format(c_res):
-        return "prompt format differs (chat template vs plain prompts, or another system prompt)"
+    for who, res in (("baseline", b_res), ("candidate", c_res)):
+        edited = comparability.written_mismatch(res)
+        if edited:
+            return f"{who}: {edited}"
+    diff = comparability.mismatch(b_res, c_res)
+    if diff:  # every differing setting, baseline value first
+        return f"made differently (baseline vs candidate): {diff}"
     if b.metric != c.metric:
         return f"primary metric {b.metric} vs {c.metric}"
     if b.higher_is_better != c.higher_is_better:
@@ -156,8 +152,9 @@ def pdr_gate(candidate: Run, model_set: Sequence[Run], pdr_min: float, tasks: Se
     """Per-model PDR of ``candidate`` in the pool ``model_set`` + candidate, per forget task.
 
     A copy of the candidate already in the set (same file, or same model fingerprint and config)
-    is dropped so the candidate is not compared with itself."""
-    from code_unlearn_bench.ranking.tradeoff import default_utility_task, rank_runs
+    is dropped so the candidate is not compared with itself, and so is every model made with other
+    settings than the candidate (comparability keys differ): they never share its pool."""
+    from code_unlearn_bench.ranking.tradeoff import comparable_pools, default_utility_task, rank_runs
 
     if not 0 <= pdr_min <= 1:
         raise CubError(f"--pdr-min is a fraction in [0, 1], got {pdr_min}")
@@ -169,14 +166,18 @@ def pdr_gate(candidate: Run, model_set: Sequence[Run], pdr_min: float, tasks: Se
         raise CubError(f"candidate {candidate.source} has no completed forget task; pass --task")
     out = []
     for task in tasks:
-        ranking = rank_runs(pool, task, utility, group_by="model")
+        alike = next(p for p in comparable_pools(pool, [task, utility]) if candidate in p)
+        ranking = rank_runs(alike, task, utility, group_by="model")
         row = ranking.models[ranking.models["run"] == str(candidate.source)].iloc[0]
         size = int(ranking.models["in_pool"].sum())
+        left_out = len(pool) - len(alike)
         if row["missing"]:
             out.append(PdrCheck(task, utility, None, size, pdr_min, "missing", row["missing"]))
             continue
         value = float(row["pdr"])
         status = "ok" if value + EPS >= pdr_min else "below minimum"
         detail = f"dominates {row['dominates']} of {size - 1}, dominated by {row['dominated_by']}"
+        if left_out:
+            detail += f"; {left_out} model(s) made with other {task}/{utility} settings left out of the pool"
         out.append(PdrCheck(task, utility, value, size, pdr_min, status, detail))
     return out

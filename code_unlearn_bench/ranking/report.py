@@ -62,8 +62,12 @@ def fmt_mean_effect(row, attack: str) -> str:
     return f"{fmt_delta(row[f'{attack}_mean_effect'])} ({counts})"
 
 
+def _title(r: Ranking) -> str:
+    return f"{r.forget_task} vs {r.utility_task}" + (f" ({r.pool})" if r.pool else "")
+
+
 def models_table(r: Ranking) -> Table:
-    t = Table(title=f"{r.forget_task} vs {r.utility_task}: per model  ({READINGS['pdr']})", title_justify="left")
+    t = Table(title=f"{_title(r)}: per model  ({READINGS['pdr']})", title_justify="left")
     attack_cols = [c for a in r.attacks for c in (f"{a}: under attack", f"{a}: effect of attack (max)")]
     for col in ("#", "model", "method", "epoch", f"{r.forget_metric} [95% CI]", f"{r.utility_metric} [95% CI]",
                 "PDR per model", "dominates", "dominated by", "ties", "front", "forget gain", "utility change",
@@ -84,7 +88,7 @@ def models_table(r: Ranking) -> Table:
 
 def methods_table(r: Ranking) -> Table:
     target = "-" if r.target_forget is None else f"{r.target_forget:.3f}"
-    t = Table(title=f"{r.forget_task} vs {r.utility_task}: per method  (PDR pooled = {READINGS['pdr_pooled']})",
+    t = Table(title=f"{_title(r)}: per method  (PDR pooled = {READINGS['pdr_pooled']})",
               title_justify="left")
     for col in ("#", "method", "checkpoints", "PDR pooled", "PDR per model (last epoch)", "best forget",
                 f"utility at forget={target} ({r.forget_fraction:.0%} of best)",
@@ -115,13 +119,13 @@ def print_rankings(rankings: Sequence[Ranking], console: Console | None = None) 
 
 
 def models_frame(rankings: Sequence[Ranking]) -> pd.DataFrame:
-    return pd.concat([r.models.assign(task=r.forget_task, utility_task=r.utility_task) for r in rankings],
-                     ignore_index=True)
+    return pd.concat([r.models.assign(task=r.forget_task, utility_task=r.utility_task, pool=r.pool)
+                      for r in rankings], ignore_index=True)
 
 
 def methods_frame(rankings: Sequence[Ranking]) -> pd.DataFrame:
-    return pd.concat([r.methods.assign(task=r.forget_task, utility_task=r.utility_task) for r in rankings],
-                     ignore_index=True)
+    return pd.concat([r.methods.assign(task=r.forget_task, utility_task=r.utility_task, pool=r.pool)
+                      for r in rankings], ignore_index=True)
 
 
 def rankings_json(rankings: Sequence[Ranking]) -> str:
@@ -144,5 +148,6 @@ def write_outputs(rankings: Sequence[Ranking], out_dir: str | Path, plots: bool 
         from code_unlearn_bench.ranking.plot import save_tradeoff  # matplotlib only when plotting
 
         for r in rankings:
-            written.append(save_tradeoff(r, out / f"tradeoff-{r.forget_task}.png"))
+            suffix = "-pool" + r.pool.split()[1] if r.pool else ""
+            written.append(save_tradeoff(r, out / f"tradeoff-{r.forget_task}{suffix}.png"))
     return written

@@ -70,6 +70,8 @@ def results(
         tasks[task] = {"status": "skipped", "reason": reason,
                        "task": {"name": task, "version": version, "kind": kind, "data_hash": data_hash(task), "n": 0}}
     config = {"tasks": sorted(tasks), "limit": None, "batch_size": 8}
+    from code_unlearn_bench.config import EvalConfig
+
     return {
         "schema_version": "1.0",
         "cub_version": "0.1.0",
@@ -77,7 +79,7 @@ def results(
         "kind": "evaluate",
         "model": model,
         "config": config,
-        "config_hash": sha256(json.dumps(config, sort_keys=True)),
+        "config_hash": EvalConfig(**config).identity_hash(),  # as `cub evaluate` computes it
         "environment": {"python": "3.11.0", "platform": "linux", "packages": {"torch": "2.5.0", "cub": "0.1.0"}},
         "seed": 1234,
         "tasks": tasks,

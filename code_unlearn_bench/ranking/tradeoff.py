@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from code_unlearn_bench import comparability
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.ranking import curves, pdr
 from code_unlearn_bench.ranking.runs import Run, Score
@@ -124,6 +125,8 @@ class Ranking:
     notes: list[str] = field(default_factory=list)
     # attack names whose robustness columns were joined in (ranking.robustness.attach); empty = none
     attacks: list[str] = field(default_factory=list)
+    # "" when every run was made alike; else "pool i of n" (see rank_pools)
+    pool: str = ""
 
     def to_dict(self) -> dict:
         out = {
@@ -139,6 +142,7 @@ class Ranking:
             "target_forget": self.target_forget,
             "readings": READINGS,
             "notes": self.notes,
+            "pool": self.pool,
             # via to_json so NaN becomes null and numpy scalars become plain numbers
             "models": json.loads(self.models.to_json(orient="records")),
             "methods": json.loads(self.methods.to_json(orient="records")),
@@ -257,6 +261,64 @@ def rank_runs(
         excluded_original=exclude_original,
         notes=notes,
     )
+
+
+def _pool_key(run: Run, tasks: Sequence[str]) -> tuple:
+    out = []
+    for task in tasks:
+        res = run.task(task)
+        out.append(comparability.key_hash(comparability.key(res)) if res and res.get("status") == "completed"
+                   else None)
+    return tuple(out)
+
+
+def comparable_pools(runs: Sequence[Run], tasks: Sequence[str]) -> list[list[Run]]:
+    """``runs`` split into groups made alike on every task of ``tasks`` (equal comparability keys);
+    a run lacking a completed result joins the first group (it is reported there as missing)."""
+    groups: dict[tuple, list[Run]] = {}
+    loose = []
+    for run in runs:
+        k = _pool_key(run, tasks)
+        (loose if None in k else groups.setdefault(k, [])).append(run)
+    pools = list(groups.values()) or [[]]
+    pools[0] = [run for run in runs if run in pools[0] or run in loose]
+    return pools
+
+
+def pool_difference(a: Sequence[Run], b: Sequence[Run], tasks: Sequence[str]) -> str:
+    """Which settings differ between two pools (one line)."""
+    parts = []
+    for task in tasks:
+        ra = next(r.task(task) for r in a if r.task(task) and r.task(task).get("status") == "completed")
+        rb = next(r.task(task) for r in b if r.task(task) and r.task(task).get("status") == "completed")
+        diff = comparability.mismatch(ra, rb)
+        if diff:
+            parts.append(f"{task}: {diff}")
+    return "; ".join(parts)
+
+
+def rank_pools(runs: Sequence[Run], forget_task: str, utility_task: str, original: str | None = None,
+               **kwargs) -> list[Ranking]:
+    """:func:`rank_runs` on each group of runs made alike (:func:`comparable_pools`): runs whose
+    settings differ are never put in one PDR pool. One ranking when all runs are alike."""
+    pools = comparable_pools(runs, [forget_task, utility_task])
+    if len(pools) == 1:
+        return [rank_runs(runs, forget_task, utility_task, original=original, **kwargs)]
+    if original and not any(run.matches(original) for run in runs):
+        raise CubError(f"--original '{original}' matches none of the given runs")
+    out = []
+    for i, members in enumerate(pools):
+        ranking = rank_runs(members, forget_task, utility_task,
+                            original=original if original and any(r.matches(original) for r in members) else None,
+                            **kwargs)
+        ranking.pool = f"pool {i + 1} of {len(pools)}"
+        note = (f"{len(pools)} pools: runs whose {forget_task}/{utility_task} settings differ are ranked separately, "
+                f"never in one pool")
+        if i:
+            note += f"; this pool differs from pool 1 in {pool_difference(pools[0], members, [forget_task, utility_task])}"
+        ranking.notes.insert(0, note)
+        out.append(ranking)
+    return out
 
 
 def _last_scored(members: pd.DataFrame) -> pd.Series | None:

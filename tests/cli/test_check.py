@@ -65,7 +65,7 @@ def test_missing_skipped_or_different_data_fails(cub, tmp_path):
     cand = synthetic.write_run(tmp_path / "cand", doc)
     code, out, _ = cub("check", "--baseline", base, "--candidate", cand)
     assert code == 1
-    assert "FAIL copyright: not comparable: different data" in out
+    assert "FAIL copyright: not comparable: made differently (baseline vs candidate): data_hash sha256:" in out
     assert "FAIL insecure: missing: candidate: no 'insecure' result" in out
     assert "FAIL humaneval: missing: candidate: 'humaneval' skipped: no sandbox" in out
 
@@ -111,3 +111,27 @@ def test_bad_input_is_one_line_error(cub, tmp_path, args, message):
     args = [a.replace("{base}", str(base)).replace("{tmp}", str(tmp_path)) for a in args]
     code, _, err = cub("check", "--candidate", base, *args)
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_short_budget_run_is_not_comparable_with_its_baseline(cub, tiny_model_dir, tmp_path):
+    """`--max-new-tokens 3` makes BLEU ~0 (forget quality ~1) for any model: `cub check` must refuse
+    to compare it with a baseline run at the task's budget, naming the setting."""
+    content = "".join(f"value_{i} = compute({i}, {i + 1})\n" for i in range(130))  # ~950-token first half
+    data = tmp_path / "one.jsonl"
+    data.write_text(json.dumps({"task_id": "f", "content": content}) + "\n")
+    common = ("evaluate", "--model", tiny_model_dir, "--tasks", "copyright", "--data", data, "--quiet")
+    assert cub(*common, "--output-dir", tmp_path / "base")[0] == 0
+    assert cub(*common, "--output-dir", tmp_path / "short", "--max-new-tokens", "3")[0] == 0
+    code, out, _ = cub("check", "--baseline", tmp_path / "base", "--candidate", tmp_path / "short")
+    assert code == 1
+    assert ("FAIL copyright: not comparable: made differently (baseline vs candidate): "
+            "generation.max_new_tokens 1024 vs 3") in out
+    # the written key records the settings too: editing them back is noticed
+    path = tmp_path / "short" / "results.json"
+    doc = json.loads(path.read_text())
+    doc["tasks"]["copyright"]["generation"]["max_new_tokens"] = 1024
+    path.write_text(json.dumps(doc))
+    code, out, _ = cub("check", "--baseline", tmp_path / "base", "--candidate", tmp_path / "short")
+    assert code == 1 and ("FAIL copyright: not comparable: candidate: written comparability key differs from the "
+                          "recorded settings: generation.max_new_tokens 3 (written) vs 1024 (recorded)") in out
+    assert cub("check", "--baseline", tmp_path / "base", "--candidate", tmp_path / "base")[0] == 0

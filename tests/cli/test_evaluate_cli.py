@@ -148,3 +148,38 @@ def test_tasks_lists_registry_with_sizes(cub):
     assert code == 0, err
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["copyright"]["size"] == "20" and rows["copyright"]["metric"] == "forget_quality"
+
+
+def test_pass_at_k_at_temperature_zero_is_refused_with_a_hint(cub, tiny_model_dir, tmp_path):
+    # N greedy samples are N copies of one: pass@N would silently equal pass@1
+    _one_line_error(cub("evaluate", "--model", tiny_model_dir, "--tasks", "humaneval", "--num-samples", "5",
+                        "--output-dir", tmp_path / "o"), "--num-samples 5 at temperature 0", "--temperature 0.8",
+                    "--top-p 0.95", "Codex")
+    _one_line_error(cub("evaluate", "--model", tiny_model_dir, "--num-samples", "2", "--temperature", "0.8",
+                        "--top-p", "1.5", "--output-dir", tmp_path / "o"), "--top-p must be in (0, 1]")
+    from code_unlearn_bench.config import EvalConfig
+    from code_unlearn_bench.prepare import prepare_task
+    from code_unlearn_bench.task_spec import get_task
+
+    cfg = EvalConfig(tasks=["humaneval"], num_samples=5, temperature=0.8, top_p=0.95)
+    cfg.validate()
+    record = prepare_task(get_task("humaneval"), cfg).record
+    assert (record["num_samples"], record["temperature"], record["top_p"]) == (5, 0.8, 0.95)
+
+
+def test_resumed_run_lists_every_session(cub, tiny_memorised, tmp_path):
+    out = tmp_path / "resumed"
+    args = _eval_args(tiny_memorised.path, tiny_memorised.all_jsonl, out)
+    assert cub(*args, "--limit", "1", "--batch-size", "1")[0] == 0  # first session: 1 of 4 samples
+    assert cub(*args, "--batch-size", "2", "--device", "cpu")[0] == 0  # resumed: the other 3
+    results = json.loads((out / "results.json").read_text())
+    sessions = results["sessions"]
+    assert [(s["batch_size"], s["samples_generated"], s["backend"], s["device"]) for s in sessions] == \
+        [(1, 1, "hf", "cpu"), (2, 3, "hf", "cpu")]
+    assert all(s["start"] <= s["end"] for s in sessions) and sessions[0]["end"] <= sessions[1]["start"]
+    assert sessions[1]["versions"]["code-unlearn-bench"] and sessions[1]["versions"]["python"]
+    # re-scoring is not a session, and a run with nothing left to generate records one that generated 0
+    assert cub("score", "--output-dir", out, "--quiet")[0] == 0
+    assert json.loads((out / "results.json").read_text())["sessions"] == sessions
+    assert cub(*args)[0] == 0
+    assert [s["samples_generated"] for s in json.loads((out / "results.json").read_text())["sessions"]] == [1, 3, 0]

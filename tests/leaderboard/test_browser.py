@@ -23,14 +23,14 @@ HOSTILE_IMG = '<img src=x onerror="window.__pwned=1">'
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, synthetic_verifier):
     root = tmp_path_factory.mktemp("browser_site")
     runs = synthetic.write_demo_set(root / "runs")
     runs.append(synthetic.write_run(root / "runs" / "hostile", synthetic.results(
         HOSTILE, {"copyright": 0.6, "humaneval": 0.25}, method=HOSTILE_IMG, epoch=1)))
     lookup = lambda name: (synthetic.TASKS[name][3], synthetic.data_hash(name))  # noqa: E731
     for run in runs:
-        submit.submit(run, root / "subs", lookup=lookup)
+        submit.submit(run, root / "subs", lookup=lookup, verifier=synthetic_verifier)
     # robustness column: two attacked checkpoints, one skipped (hostile reason), the rest not attacked
     for name, doc in (("prod-e3", synthetic.attack_results("prod-e3", {"k=0": 0.85, "k=8": 0.70, "k=32": 0.75})),
                       ("ga-e2", synthetic.attack_results("ga-e2", {"k=0": 0.80, "k=32": 0.60})),

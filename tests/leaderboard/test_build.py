@@ -24,8 +24,9 @@ def registered(name):
 
 
 @pytest.fixture(autouse=True)
-def fake_registry(monkeypatch):
+def fake_registry(monkeypatch, synthetic_verifier):
     monkeypatch.setattr(submit_mod, "registered_task", registered)
+    monkeypatch.setattr(submit_mod, "verify_run", synthetic_verifier)
 
 
 @pytest.fixture
@@ -140,7 +141,8 @@ def test_model_pages(site):
     assert HOSTILE not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     text = " ".join(parse(hostile).text)
     for expected in ("0.600 [0.580, 0.620]", "forget_quality (primary)", "lower is better", "Config hash",
-                     synthetic.data_hash("copyright"), "torch", "2.5.0", "batch_size", "\"method\": \"<b>npo</b>\""):
+                     synthetic.data_hash("copyright"), "torch", "2.5.0", "batch_size", "\"method\": \"<b>npo</b>\"",
+                     "Comparability key", "generations re-scored via the `cub score` path"):
         assert expected in text, expected
 
 
@@ -158,9 +160,10 @@ REAL_LOOKUP = submit_mod.registered_task  # captured before the autouse fixture 
 def test_real_registry_lookup_matches_the_task_registry():
     from code_unlearn_bench import task_spec
 
-    version, data_hash = REAL_LOOKUP("heldout")
+    reg = REAL_LOOKUP("heldout")
     task = task_spec.get_task("heldout")
-    assert version == task.version and data_hash == task.data_hash() and data_hash.startswith("sha256:")
+    assert reg.version == task.version and reg.data_hash == task.data_hash() and reg.data_hash.startswith("sha256:")
+    assert reg.n == 164 == len(reg.ids) and reg.canonical == task.canonical_settings()
     errors = submit_mod.validate(synthetic.results("m", {"copyright": 0.5, "heldout": 1.0}), lookup=REAL_LOOKUP)
     # the synthetic runs use made-up data hashes: the real registry must reject them
     assert any("task 'heldout': data hash" in e for e in errors)
@@ -270,3 +273,21 @@ def test_model_page_shows_attack_details(attack_site):
 def test_site_without_attacks_has_no_robustness_column(site):
     html = (site / "index.html").read_text(encoding="utf-8")
     assert "Effect of" not in html and "Robustness" not in html
+
+
+def test_build_shows_only_verified_submissions_made_alike(tmp_path, cub):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    doc = synthetic.results("m1", {"copyright": 0.5, "humaneval": 0.2})
+    (subs / "m1.json").write_text(json.dumps(submit_mod.normalise(doc)))  # placed by hand: never re-scored
+    code, _, err = cub("leaderboard", "build", "--submissions", subs, "--out", tmp_path / "site")
+    assert code == 2 and "m1.json is not a verified submission" in err and not (tmp_path / "site").exists()
+    verified = submit_mod.normalise(doc, rescored={})
+    (subs / "m1.json").write_text(json.dumps(verified))
+    assert cub("leaderboard", "build", "--submissions", subs, "--out", tmp_path / "site")[0] == 0
+    other = synthetic.results("m2", {"copyright": 0.6, "humaneval": 0.2})
+    other["tasks"]["copyright"]["generation"] = {"max_new_tokens": 3}
+    (subs / "m2.json").write_text(json.dumps(submit_mod.normalise(other, rescored={})))
+    code, _, err = cub("leaderboard", "build", "--submissions", subs, "--out", tmp_path / "site2")
+    assert code == 2 and "were made differently on task 'copyright'" in err
+    assert "generation.max_new_tokens null vs 3" in err

@@ -59,7 +59,9 @@ def test_model_without_template_is_a_clear_error(tiny_model_dir):
         HFBackend(str(tiny_model_dir), device="cpu", apply_chat_template=True)
 
 
-def test_chat_runs_record_it_and_never_compare_with_plain_runs(cub, chat_model_dir, tiny_memorised, tmp_path):
+def test_chat_runs_record_it_and_never_compare_with_plain_runs(cub, chat_model_dir, tiny_memorised, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # `cub check`'s diff line unwrapped
     common = ["--model", chat_model_dir, "--data", tiny_memorised.seen_jsonl, "--max-new-tokens", "4", "--quiet",
               "--backend", "hf"]
     assert cub("evaluate", *common, "--output-dir", tmp_path / "plain")[0] == 0
@@ -72,7 +74,9 @@ def test_chat_runs_record_it_and_never_compare_with_plain_runs(cub, chat_model_d
     assert gen["apply_chat_template"] is True and gen["system_prompt"] == "Be terse."
     assert "apply_chat_template" not in plain["tasks"]["copyright"]["generation"]
     code, out, _ = cub("check", "--baseline", tmp_path / "plain", "--candidate", tmp_path / "chat")
-    assert code == 1 and "prompt format differs" in out
+    # the comparability key names each differing setting (docs/trust.md)
+    assert code == 1 and ('not comparable: made differently (baseline vs candidate): generation.apply_chat_template '
+                          'false vs true; generation.system_prompt null vs "Be terse."') in out
     # the same output dir refuses the other prompt format
     code, _, err = cub("evaluate", *common, "--output-dir", tmp_path / "plain", "--apply-chat-template")
     assert code == 2 and "different config" in err

@@ -101,3 +101,26 @@ def test_invalid_results_file_names_the_schema_problem(cub, tmp_path):
     synthetic.write_run(tmp_path / "bad", doc)
     code, _, err = cub("rank", tmp_path / "bad")
     assert code == 2 and "does not match the results schema" in err and "fingerprint" in err
+
+
+def test_runs_made_differently_are_ranked_in_separate_pools(cub, tmp_path):
+    """A 3-token budget makes any model look forgetful: such runs never share a pool with the rest."""
+    runs = synthetic.write_demo_set(tmp_path / "runs")
+    for run in runs[4:]:  # the prod checkpoints, evaluated with --max-new-tokens 3
+        doc = json.loads((run / "results.json").read_text())
+        doc["tasks"]["copyright"]["generation"] = {"max_new_tokens": 3, "stop": [], "temperature": 0.0}
+        (run / "results.json").write_text(json.dumps(doc))
+    code, out, err = cub("rank", tmp_path / "runs", "--format", "json", "--out", tmp_path / "out", "--no-plot")
+    assert code == 0, err
+    rankings = json.loads(out)["rankings"]
+    assert [r["pool"] for r in rankings] == ["pool 1 of 2", "pool 2 of 2"]
+    pools = [{m["model"] for m in r["models"]} for r in rankings]
+    assert pools == [{"original", "ga e1", "ga e2", "ga e3"}, {"prod e1", "prod e2", "prod e3"}]
+    assert all(r["notes"][0].startswith("2 pools: runs whose copyright/humaneval settings differ") for r in rankings)
+    assert rankings[1]["notes"][0].endswith("this pool differs from pool 1 in copyright: generation.max_new_tokens "
+                                            "null vs 3")
+    # PDR counts only the model's own pool: prod e3 dominated ga e3 and the original in one pool (33%),
+    # but the three prod checkpoints are a trade-off among themselves
+    assert [m["pdr"] for m in rankings[1]["models"]] == [0.0, 0.0, 0.0]
+    frame = pd.read_csv(tmp_path / "out" / "rank-models.csv")
+    assert set(frame["pool"]) == {"pool 1 of 2", "pool 2 of 2"}
