@@ -6,9 +6,10 @@ tokens), same AdamW settings. Each variant runs in a fresh child process so that
 is its own: "extra" = peak minus the memory right after the trained model was loaded (optimizer
 state, activations, and the sparse targets or the second model). On CPU memory is RSS, on GPU
 torch.cuda.max_memory_allocated. Targets: PROD <= 1.1x GA in time and peak memory.
+``--baselines`` adds GradDiff, SimNPO and RMU (with the copyright task's retain set) for reference.
 
     python bench/unlearn_step.py [--model smollm2-135m] [--max-length 256] [--batch-size 1] [--steps 3]
-                                 [--rounds 1] [--threads N]
+                                 [--rounds 1] [--threads N] [--baselines]
 
 On a shared CPU, load from other processes moves step times by 2x between runs: use --rounds > 1
 (the variants run interleaved, the median step time of each is reported) and compare ratios only.
@@ -23,6 +24,7 @@ import sys
 import time
 
 VARIANTS = ("ga", "prod-sparse", "prod-frozen-model")
+BASELINES = ("gradiff", "simnpo", "rmu")
 
 
 def rss_bytes() -> int:
@@ -57,8 +59,9 @@ def child(args) -> dict:
 
     from code_unlearn_bench.models.loading import load_model_and_tokenizer
     from code_unlearn_bench.unlearn.data import collate, load_forget_set, tokenise
-    from code_unlearn_bench.unlearn.methods.ga import GradientAscent
-    from code_unlearn_bench.unlearn.methods.prod import PROD
+    from code_unlearn_bench.unlearn.method import Method
+    from code_unlearn_bench.unlearn.methods import get_method
+    from code_unlearn_bench.unlearn.retain import load_retain_set
     from code_unlearn_bench.unlearn.tokens import answer_logits, forward_logits
 
     if args.threads:
@@ -67,7 +70,10 @@ def child(args) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tok, _ = load_model_and_tokenizer(args.model, device=str(device))
     forget = load_forget_set("copyright", limit=args.batch_size)
-    examples = tokenise(forget, tok, args.max_length, ("forget",))
+    name = "prod" if args.variant.startswith("prod") else args.variant
+    method = get_method(name)(**({"p": args.p, "alpha": args.alpha} if name == "prod" else {}))
+    retain = load_retain_set(forget).pairs if "retain" in method.sequences else None
+    examples = tokenise(forget, tok, args.max_length, method.sequences, retain=retain)
     seqs = {k: v.to(device) for k, v in collate(examples, tok.pad_token_id or 0).items()}
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -78,22 +84,19 @@ def child(args) -> dict:
 
     setup_t0 = time.perf_counter()
     state, ref_model = {}, None
-    if args.variant == "ga":
-        method = GradientAscent()
-    else:
-        method = PROD(p=args.p, alpha=args.alpha)
-        if args.variant == "prod-sparse":
-            model.eval()
-            with torch.no_grad():
-                state = method.precompute(model, seqs)
-            state = {k: v.to(device) for k, v in state.items()}
-        else:
-            ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    if args.variant == "prod-frozen-model":
+        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    elif type(method).precompute is not Method.precompute:  # PROD's targets, RMU's frozen activations
+        model.eval()
+        with torch.no_grad():
+            state = method.precompute(model, seqs)
+        state = {k: v.to(device) for k, v in state.items()}
     setup_s = time.perf_counter() - setup_t0
     targets_bytes = sum(t.numel() * t.element_size() for t in state.values())
 
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-6, weight_decay=0.0)
+    method.select_trainable(model)  # RMU: three MLP output projections only
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6, weight_decay=0.0)
     times = []
     for step in range(args.steps + 1):  # step 0 warms up (allocator, kernels)
         if device.type == "cuda":
@@ -135,14 +138,16 @@ def main() -> int:
     parser.add_argument("--alpha", type=float, default=0.0)
     parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions (median is reported)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # child mode
+    parser.add_argument("--baselines", action="store_true", help="also time GradDiff, SimNPO and RMU")
+    parser.add_argument("--variant", choices=VARIANTS + BASELINES, help=argparse.SUPPRESS)  # child mode
     args = parser.parse_args()
     if args.variant:
         print(json.dumps(child(args)))
         return 0
-    runs = {v: [] for v in VARIANTS}
+    variants = VARIANTS + (BASELINES if args.baselines else ())
+    runs = {v: [] for v in variants}
     for _ in range(args.rounds):
-        for variant in VARIANTS:
+        for variant in variants:
             cmd = [sys.executable, __file__, "--variant", variant, "--model", args.model, "--max-length",
                    str(args.max_length), "--batch-size", str(args.batch_size), "--steps", str(args.steps),
                    "--p", str(args.p), "--alpha", str(args.alpha), "--threads", str(args.threads)]

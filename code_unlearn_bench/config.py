@@ -192,22 +192,30 @@ def parse_key_values(items: list[str] | None, tasks: list[str], flag: str) -> di
     return out
 
 
-def parse_model_args(text: str | None) -> dict[str, Any]:
-    """``--model-args key=value,key2=value2`` (YAML-typed values: true, 4, 0.5, sdpa) -> dict."""
-    import yaml
-
-    out: dict[str, Any] = {}
+def split_key_values(text: str | None, flag: str) -> list[tuple[str, str]]:
+    """``key=value,key2=value2`` -> [(key, value)], values as written (one-line CubError naming ``flag``)."""
+    out = []
     for item in (text or "").split(","):
         if not item.strip():
             continue
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            raise CubError(f"--model-args expects key=value[,key=value...], got '{item.strip()}'")
+            raise CubError(f"{flag} expects key=value[,key=value...], got '{item.strip()}'")
+        out.append((key, value.strip()))
+    return out
+
+
+def parse_model_args(text: str | None) -> dict[str, Any]:
+    """``--model-args key=value,key2=value2`` (YAML-typed values: true, 4, 0.5, sdpa) -> dict."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for key, value in split_key_values(text, "--model-args"):
         try:
-            out[key] = yaml.safe_load(value.strip())
+            out[key] = yaml.safe_load(value)
         except yaml.YAMLError:
-            out[key] = value.strip()
+            out[key] = value
     return out
 
 

@@ -2,8 +2,10 @@
 
 learn the forget set -> unlearn it with every method (a checkpoint per epoch) -> evaluate the
 original, the learned model and every checkpoint on the forget task and utility -> rank with PDR
-(both readings) -> attack the eligible checkpoints (prefix injection) -> trade-off plots, a
-Table-1-shaped PDR table and a leaderboard site.
+(both readings) -> attack the eligible checkpoints (prefix injection; membership inference with
+the model before learning as MUSE's never-trained reference, i.e. PrivLeak) -> trade-off plots,
+a Table-1-shaped PDR table and a leaderboard site. With a tracker (``--wandb``) every training
+epoch, evaluation, the PDR table and the trade-off plot are logged as they are made.
 
 Every step is a library call on typed inputs (a TrainConfig, an EvalConfig, attack settings)
 built from the preset, on a fixed directory layout, so a step can run in another process or on
@@ -26,7 +28,6 @@ from code_unlearn_bench.store import atomic_write_text, dump_json
 
 if TYPE_CHECKING:
     from code_unlearn_bench.attacks.eligibility import EligibilityInputs
-    from code_unlearn_bench.attacks.prefix import PrefixSettings
     from code_unlearn_bench.unlearn.method import Method
     from code_unlearn_bench.unlearn.trainer import TrainConfig
 
@@ -105,11 +106,11 @@ class ForgetTask:
 
 
 # -- steps: functions of typed inputs (each may run in a process of its own) -------------------
-def train_step(config: "TrainConfig", method: "Method") -> list[str]:
+def train_step(config: "TrainConfig", method: "Method", on_epoch: Callable[[dict], None] | None = None) -> list[str]:
     """`cub learn` / `cub unlearn`: the checkpoint dirs, one per epoch."""
     from code_unlearn_bench.unlearn.trainer import train
 
-    train(config, method)
+    train(config, method, on_epoch=on_epoch)
     return [str(p) for p in sorted(Path(config.output_dir).glob("epoch-*"))]
 
 
@@ -126,21 +127,24 @@ def evaluate_step(config: EvalConfig) -> str:
     return config.output_dir
 
 
-def prefix_attack_step(config: EvalConfig, settings: "PrefixSettings", eligibility: "EligibilityInputs") -> dict:
-    """`cub attack prefix`: its results (or the recorded skip of an ineligible checkpoint)."""
+def attack_step(attack: str, config: EvalConfig, settings: Any, eligibility: "EligibilityInputs") -> dict:
+    """`cub attack <attack>`: its results (or the recorded skip of an ineligible checkpoint)."""
     from code_unlearn_bench.attacks.attack_run import run_attack
     from code_unlearn_bench.ui import UI
 
     ui = UI(quiet=config.quiet)
     try:
-        return run_attack("prefix", settings, config, eligibility, ui=ui)
+        return run_attack(attack, settings, config, eligibility, ui=ui)
     finally:
         ui.close()
 
 
 class Pipeline:
     def __init__(self, preset: Preset, work_dir: str | Path, log: Callable[[str], None] = print,
-                 quiet: bool = True):
+                 quiet: bool = True, tracker=None):
+        from code_unlearn_bench.tracking import NoTracker
+
+        self.tracker = tracker or NoTracker()
         self.p = preset
         self.root = Path(work_dir).expanduser()
         self.log = log
@@ -204,7 +208,7 @@ class Pipeline:
 
         method = FineTune()
         out = self.root / "learned"
-        train_step(self.train_config(base, out, method.name, self.p.learn), method)
+        train_step(self.train_config(base, out, method.name, self.p.learn), method, self._epoch_logger("learn"))
         return str(self._last_epoch(out))
 
     @staticmethod
@@ -218,7 +222,11 @@ class Pipeline:
         from code_unlearn_bench.unlearn.methods import get_method
 
         m = get_method(method)(**self.p.method_flags.get(method, {}))
-        return train_step(self.train_config(learned, self.root / "unlearn" / method, m.name, self.p.unlearn), m)
+        return train_step(self.train_config(learned, self.root / "unlearn" / method, m.name, self.p.unlearn), m,
+                          self._epoch_logger(method))
+
+    def _epoch_logger(self, name: str) -> Callable[[dict], None]:
+        return lambda entry: self.tracker.log_epoch(entry, prefix=f"{name}/")
 
     def eval_config(self, model: str, out: Path) -> EvalConfig:
         f = self.forget
@@ -235,7 +243,10 @@ class Pipeline:
             "quiet": self.quiet, **_fields(self.p.eval_flags)})
 
     def evaluate(self, model: str, name: str, group: str = "eval") -> str:
-        return evaluate_step(self.eval_config(model, self.root / group / name))
+        out = evaluate_step(self.eval_config(model, self.root / group / name))
+        self.tracker.log_results(json.loads((Path(out) / "results.json").read_text()), prefix=f"{name}/")
+        self.tracker.log_generations(out, prefix=f"{name}/")
+        return out
 
     def run(self) -> dict[str, Any]:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -249,7 +260,7 @@ class Pipeline:
             for ck in ckpts:
                 name = f"{m}-{Path(ck).name}"
                 self._step(f"evaluate/{name}", lambda ck=ck, name=name: self.evaluate(ck, name))
-        self._step("attack", lambda: self.attack(checkpoints))
+        self._step("attack", lambda: self.attack(checkpoints, base))
         ranking = self._step("rank", self.rank)
         self._step("leaderboard", self.leaderboard)
         report = self._step("report", lambda: self.report(ranking))
@@ -269,6 +280,9 @@ class Pipeline:
         if (self.root / "attack").is_dir():
             rankings = attach_all(rankings, runs, load_attack_runs([self.root / "attack"]))
         write_outputs(rankings, self.root / "rank")
+        for plot in sorted((self.root / "rank").glob("tradeoff-*.png")):
+            self.tracker.log_image(f"rank/{plot.stem}", plot)
+        self.tracker.log_summary({f"pdr_pooled/{r['group']}": r["pdr_pooled"] for r in rankings[0].to_dict()["methods"]})
         return rankings[0].to_dict()
 
     def attack_config(self, checkpoint: str, out: Path) -> EvalConfig:
@@ -279,10 +293,13 @@ class Pipeline:
             "task_options": {f.name: dict(f.options)} if f.options else {}, "limit": f.limit, "quiet": self.quiet,
             **generation})
 
-    def attack(self, checkpoints: dict[str, list[str]]) -> dict[str, Any]:
-        """Prefix injection on the checkpoints that keep enough utility (the paper: >= 60% of the
-        original HumanEval score); the attack itself checks eligibility and records skips."""
+    def attack(self, checkpoints: dict[str, list[str]], base: str) -> dict[str, Any]:
+        """Prefix injection and membership inference on the checkpoints that keep enough utility
+        (the paper: >= 60% of the original HumanEval score); the attacks check eligibility and
+        record skips. The model before `cub learn` never saw the forget set: it is MUSE's retain
+        (retrained) model, so the MIA reports PrivLeak against it."""
         from code_unlearn_bench.attacks.eligibility import EligibilityInputs
+        from code_unlearn_bench.attacks.mia import MiaSettings
         from code_unlearn_bench.attacks.prefix import PrefixSettings
 
         summary: dict[str, Any] = {}
@@ -292,14 +309,17 @@ class Pipeline:
                 name = f"{method}-{Path(ck).name}"
                 eligibility = EligibilityInputs(str(self.root / "eval" / "learned"), str(self.root / "eval" / name),
                                                 self.p.attack_utility_share, self.p.utility_tasks[0])
-                results = prefix_attack_step(self.attack_config(ck, self.root / "attack" / name),
-                                             PrefixSettings(tuple(self.p.attack_k)), eligibility)
+                results = attack_step("prefix", self.attack_config(ck, self.root / "attack" / name),
+                                      PrefixSettings(tuple(self.p.attack_k)), eligibility)
+                mia = attack_step("mia", self.attack_config(ck, self.root / "attack" / f"{name}-mia"),
+                                  MiaSettings(retain_model=base), eligibility)
                 res = results["tasks"][self.p.forget_task]
                 if res.get("status") != "completed":
                     summary[name] = {"skipped": res.get("reason", "")}
                 else:
-                    summary[name] = {k: v["value"] for k, v in res["metrics"].items()
-                                     if k.startswith(("forget_quality@", "effect_of_attack@"))}
+                    metrics = {**res["metrics"], **mia["tasks"][self.p.forget_task].get("metrics", {})}
+                    summary[name] = {k: v["value"] for k, v in metrics.items()
+                                     if k.startswith(("forget_quality@", "effect_of_attack@", "privleak@min_k"))}
         return summary
 
     def leaderboard(self) -> str:

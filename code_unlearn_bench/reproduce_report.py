@@ -12,7 +12,8 @@ PAPER_TABLE1 = {  # CodeLlama-7B, PDR in % (paper, Table 1)
     "insecure": {"ga": 13.3, "dpo": 0.0, "npo": 24.5, "flat": 6.1, "prod": 70.4},
     "deprecated": {"ga": 31.5, "dpo": 20.6, "npo": 51.6, "flat": 0.0, "prod": 58.0},
 }
-ORDER = ("ga", "dpo", "npo", "flat", "prod")
+ORDER = ("ga", "dpo", "npo", "flat", "gradiff", "simnpo", "rmu", "prod")  # the paper's four, ours, PROD
+DISPLAY = {"gradiff": "GradDiff", "simnpo": "SimNPO"}  # the rest print upper-case (GA, RMU, PROD)
 
 
 def _pct(v: Any) -> str:
@@ -41,7 +42,7 @@ def write_report(root: Path, preset, ranking: dict[str, Any], state: dict[str, A
              "", "## PDR (%) in the shape of the paper's Table 1", "",
              "Pooled reading: every per-epoch checkpoint of every method (and the learned model) in one pool; "
              "per-model PDR averaged per method.", "",
-             "| task | " + " | ".join(c.upper() for c in cols) + " |", "|---|" + "---|" * len(cols),
+             "| task | " + " | ".join(DISPLAY.get(c, c.upper()) for c in cols) + " |", "|---|" + "---|" * len(cols),
              f"| {task} (this run, pooled) | " + " | ".join(_pct(methods[c]["pdr_pooled"]) for c in cols) + " |",
              f"| {task} (this run, last epoch per method) | "
              + " | ".join(_pct(methods[c]["pdr_last_epoch"]) for c in cols) + " |"]
@@ -60,7 +61,8 @@ def write_report(root: Path, preset, ranking: dict[str, Any], state: dict[str, A
     lines += ["", f"Model before `cub learn`: {task} {fm} = {_num(fv)}, {utility} {um} = {_num(uv)}."]
     attack = state.get("done", {}).get("attack")
     if isinstance(attack, dict) and attack:
-        lines += ["", "## Prefix-injection attack", "", "```", json.dumps(attack, indent=1)[:4000], "```"]
+        lines += ["", "## Attacks: prefix injection; MIA PrivLeak against the model before `cub learn`", "", "```",
+                  json.dumps(attack, indent=1)[:4000], "```"]
     if ranking.get("notes"):
         lines += ["", "Notes: " + "; ".join(ranking["notes"])]
     lines += ["", f"Trade-off plot: `rank/tradeoff-{task}.png`; leaderboard site: `site/index.html`.", "",

@@ -24,7 +24,8 @@ ANALYZERS = PackageRegistry("analyzer", "code_unlearn_bench.analyzers", "ANALYZE
 
 _REQUIRED = {"name", "version", "kind", "loader", "analyzer"}
 _ALLOWED = _REQUIRED | {"description", "loader_options", "default_source", "mode", "generation",
-                        "analyzer_options", "paper_section", "execution_options", "canonical"}
+                        "analyzer_options", "paper_section", "execution_options", "canonical",
+                        "retain"}
 _CANONICAL_PARTS = ("generation", "options")
 
 
@@ -46,6 +47,8 @@ class Task:
     execution_options: tuple[str, ...] = ()
     # the leaderboard's protocol: {"generation": {...}, "options": {...}} over the spec's defaults
     canonical: dict[str, Any] = field(default_factory=dict)
+    # forget tasks: how the retain set of retain-based unlearning methods is built (unlearn.retain)
+    retain: dict[str, Any] = field(default_factory=dict)
 
     def load_samples(self, source: str | None = None, options: dict[str, Any] | None = None,
                      limit: int | None = None) -> list[Sample]:
@@ -165,7 +168,7 @@ def _parse_spec(filename: str, text: str) -> Task:
     generation = spec.get("generation") or {}
     if int(generation.get("num_samples", 1) or 1) > 1 and not generation.get("temperature"):
         raise CubError(f"task spec {filename}: num_samples > 1 needs a temperature > 0 ({SAMPLING_HINT})")
-    for key in ("loader_options", "generation", "analyzer_options"):
+    for key in ("loader_options", "generation", "analyzer_options", "retain"):
         spec[key] = spec.get(key) or {}
     return Task(**spec)
 

@@ -7,12 +7,15 @@ Each sample is scored on the text the model was trained to forget, as the unlear
 backend's log-likelihood call. The log-probs are saved per sample in
 ``D/settings/mia/generations/<task>.jsonl`` (resumable) with the Min-K%, zlib and loss scores.
 
-MUSE reports PrivLeak = (AUC - AUC_retrain) / AUC_retrain against a model retrained without the
-forget set; without one, read the AUC against 0.5.
+With ``--retain-model`` (a model never trained on the forget set: MUSE's retrained model; in the
+learn -> unlearn pipeline the model before `cub learn`) the same samples are scored with it too
+(``D/settings/mia-retain/``) and MUSE's PrivLeak = (AUC - AUC_retain) / AUC_retain is reported per
+score with a paired bootstrap CI; without one, read the AUC against 0.5.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,7 @@ _GROUPS = ("forget", "holdout")
 class MiaSettings:
     holdout: str | None = None  # None: the task's built-in disjoint default
     k: float = 0.2  # Min-K%: the share of least likely tokens
+    retain_model: str | None = None  # never trained on the forget set: the PrivLeak reference
 
     def checked(self, config=None) -> "MiaSettings":
         if not 0 < self.k <= 1:
@@ -39,7 +43,9 @@ class MiaSettings:
         return self
 
     def parameters(self) -> dict[str, Any]:
-        return {"holdout": self.holdout, "min_k": self.k}
+        # retain_model only when given: older runs' parameters (and so their identity) are unchanged
+        return {"holdout": self.holdout, "min_k": self.k,
+                **({"retain_model": self.retain_model} if self.retain_model else {})}
 
 
 def scored_pair(task_name: str, sample: Sample, group: str) -> Sample:
@@ -61,11 +67,32 @@ def _holdout(run_: AttackRun, pt, settings: MiaSettings) -> tuple[list[Sample], 
     return holdout, source
 
 
-def _task_result(run_: AttackRun, pt, records: list[dict], source: str, holdout_hash: str,
-                 settings: MiaSettings) -> dict[str, Any]:
+def _by_group(records: list[dict]) -> dict[str, list[dict[str, float]]]:
     by_group: dict[str, list[dict[str, float]]] = {g: [] for g in _GROUPS}
     for r in records:
         by_group[r["group"]].append(r["scores"])
+    return by_group
+
+
+def _privleak_metrics(by_group: dict, retain_records: list[dict]) -> dict[str, Any]:
+    """``mia_auc_retain@<score>`` and ``privleak@<score>`` (same samples, same order as ``by_group``)."""
+    ref = _by_group(retain_records)
+    out = {}
+    for score in mia_scores.SCORES:
+        m, o = [s[score] for s in by_group["forget"]], [s[score] for s in by_group["holdout"]]
+        rm, ro = [s[score] for s in ref["forget"]], [s[score] for s in ref["holdout"]]
+        auc_retain = mia_scores.auc(rm, ro)
+        out[f"mia_auc_retain@{score}"] = {"value": round(auc_retain, 6), "ci95": mia_scores.auc_ci(rm, ro),
+                                          "n": len(rm) + len(ro), "higher_is_better": False}
+        out[f"privleak@{score}"] = {"value": round(mia_scores.privleak(mia_scores.auc(m, o), auc_retain), 6),
+                                    "ci95": mia_scores.privleak_ci(m, o, rm, ro), "n": len(m) + len(o),
+                                    "higher_is_better": False}
+    return out
+
+
+def _task_result(run_: AttackRun, pt, records: list[dict], source: str, holdout_hash: str,
+                 settings: MiaSettings, retain: tuple[list[dict], str] | None = None) -> dict[str, Any]:
+    by_group = _by_group(records)
     metrics = {}
     for score in mia_scores.SCORES:
         members = [s[score] for s in by_group["forget"]]
@@ -73,6 +100,13 @@ def _task_result(run_: AttackRun, pt, records: list[dict], source: str, holdout_
         metrics[f"mia_auc@{score}"] = {"value": round(mia_scores.auc(members, others), 6),
                                        "ci95": mia_scores.auc_ci(members, others),
                                        "n": len(members) + len(others), "higher_is_better": False}
+    reading = "AUC 0.5: forget samples look never-seen; 1.0: all still recognisable"
+    retain_info = None
+    if retain is not None:
+        metrics.update(_privleak_metrics(by_group, retain[0]))
+        retain_info = {"model": settings.retain_model, "fingerprint": retain[1]}
+        reading += ("; PrivLeak (MUSE) = (AUC - AUC_retain) / AUC_retain against a model never trained on the "
+                    "forget set: 0 = as if never learnt, > 0 = still leaks, < 0 = over-unlearned")
     groups = {g: {"n": len(v), **{f"mean_{s}": round(sum(x[s] for x in v) / len(v), 6) for s in mia_scores.SCORES}}
               for g, v in by_group.items()}
     return {
@@ -89,8 +123,7 @@ def _task_result(run_: AttackRun, pt, records: list[dict], source: str, holdout_
         "metrics": metrics,
         "attack": {"name": run_.name, "parameters": run_.parameters, "headline": "min_k",
                    "holdout": {"source": source, "data_hash": holdout_hash},
-                   "settings": groups,
-                   "reading": "AUC 0.5: forget samples look never-seen; 1.0: all still recognisable"},
+                   "settings": groups, "retain_model": retain_info, "reading": reading},
     }
 
 
@@ -105,10 +138,13 @@ class MiaAttack(Attack):
         p.add_argument("--holdout-data", help="never-seen samples in the task's format (copyright default: "
                                               "standard-library files not in the forget set)")
         p.add_argument("--min-k", type=float, default=0.2, help="Min-K%% share of least likely tokens (default 0.2)")
+        p.add_argument("--retain-model", metavar="MODEL",
+                       help="a model never trained on the forget set (MUSE's retrained model; after `cub learn`, "
+                            "the model before learning): adds its AUC and PrivLeak = (AUC - AUC_retain) / AUC_retain")
 
     @classmethod
     def settings_from_args(cls, args) -> MiaSettings:
-        return MiaSettings(holdout=args.holdout_data, k=args.min_k)
+        return MiaSettings(holdout=args.holdout_data, k=args.min_k, retain_model=args.retain_model)
 
     @classmethod
     def run(cls, run_: AttackRun, settings: MiaSettings) -> dict[str, Any]:
@@ -122,22 +158,42 @@ class MiaAttack(Attack):
                 raise CubError(f"task '{pt.task.name}': sample '{empty[0]}' has no text to score")
             plans.append((pt.derived(samples, mode="loglikelihood"), pt, source, data_hash(holdout)))
         handle = run_.handle()
+        # the retain model resolves here, so a wrong path fails before anything is written
+        retain_handle = run_.handle(dataclasses.replace(run_.config, model=settings.retain_model)) \
+            if settings.retain_model else None
         run_.begin()
-        store = RunStore(run_.root / "settings" / SETTING)
-        manifest = store.open({**run_.identity, "setting": SETTING}, overwrite=False)
+        scored = _score(run_, plans, handle, SETTING, {}, settings.k)
+        retain_scored = None
+        if retain_handle is not None:
+            handle.close()  # one model in memory at a time
+            run_.note(f"mia: scoring the retain model {settings.retain_model} (PrivLeak reference)")
+            retain_scored = _score(run_, plans, retain_handle, SETTING + "-retain",
+                                   {"retain_fingerprint": retain_handle.info.fingerprint}, settings.k)
         tasks = {}
-        for derived_pt, pt, source, holdout_hash in plans:
-            generate_tasks(store, manifest, [derived_pt], handle, run_.config, run_.ui)
-            by_id = {r["id"]: r for r in store.read_records(pt.task.name)}
-            records = []
-            for s in derived_pt.samples:
-                r = by_id[s.id]
-                r["group"] = s.meta["group"]
-                r["scores"] = mia_scores.all_scores(r["loglikelihood"]["token_logprobs"], s.reference, settings.k)
-                records.append(r)
-            store.rewrite_records(pt.task.name, records)
-            tasks[pt.task.name] = _task_result(run_, pt, records, source, holdout_hash, settings)
+        for _, pt, source, holdout_hash in plans:
+            retain = (retain_scored[pt.task.name], retain_handle.info.fingerprint) if retain_handle else None
+            tasks[pt.task.name] = _task_result(run_, pt, scored[pt.task.name], source, holdout_hash, settings, retain)
         return write_results(run_, tasks)
+
+
+def _score(run_: AttackRun, plans, handle, setting: str, identity: dict[str, Any], k: float) -> dict[str, list[dict]]:
+    """Log-likelihoods of every plan's samples under ``handle``'s model (resumable, in
+    ``D/settings/<setting>/``), with the membership scores added; task -> records in sample order."""
+    store = RunStore(run_.root / "settings" / setting)
+    manifest = store.open({**run_.identity, "setting": setting, **identity}, overwrite=False)
+    out = {}
+    for derived_pt, pt, _, _ in plans:
+        generate_tasks(store, manifest, [derived_pt], handle, run_.config, run_.ui)
+        by_id = {r["id"]: r for r in store.read_records(pt.task.name)}
+        records = []
+        for s in derived_pt.samples:
+            r = by_id[s.id]
+            r["group"] = s.meta["group"]
+            r["scores"] = mia_scores.all_scores(r["loglikelihood"]["token_logprobs"], s.reference, k)
+            records.append(r)
+        store.rewrite_records(pt.task.name, records)
+        out[pt.task.name] = records
+    return out
 
 
 ATTACK = MiaAttack

@@ -93,3 +93,35 @@ def auc_ci(members: Sequence[float], non_members: Sequence[float],
               for _ in range(resamples)]
     lo, hi = np.percentile(values, [2.5, 97.5])
     return [round(float(lo), 6), round(float(hi), 6)]
+
+
+def privleak(auc_unlearned: float, auc_retain: float) -> float:
+    """MUSE's privacy leakage (Shi et al. 2024, "MUSE: Machine Unlearning Six-Way Evaluation"):
+    (AUC_unlearned - AUC_retain) / AUC_retain, the AUCs of the same forget-vs-holdout split under
+    the unlearned model and under a model never trained on the forget set. 0: the forget set is
+    as recognisable as if never learnt; > 0: it still leaks; < 0: over-unlearned."""
+    if not auc_retain > 0:
+        raise CubError("PrivLeak is undefined: the retain model's AUC is 0")
+    return (auc_unlearned - auc_retain) / auc_retain
+
+
+def privleak_ci(members: Sequence[float], non_members: Sequence[float], retain_members: Sequence[float],
+                retain_non_members: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                seed: int = BOOTSTRAP_SEED) -> list[float] | None:
+    """Paired stratified bootstrap 95% CI: both models are scored on the same samples, so every
+    resample draws the same sample indices for both AUCs."""
+    m, n = np.asarray(members, dtype=float), np.asarray(non_members, dtype=float)
+    rm, rn = np.asarray(retain_members, dtype=float), np.asarray(retain_non_members, dtype=float)
+    if m.size < 2 or n.size < 2 or m.size != rm.size or n.size != rn.size:
+        return None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        i, j = rng.integers(0, m.size, m.size), rng.integers(0, n.size, n.size)
+        ref = auc(rm[i], rn[j])
+        if ref > 0:
+            values.append((auc(m[i], n[j]) - ref) / ref)
+    if not values:
+        return None
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return [round(float(lo), 6), round(float(hi), 6)]

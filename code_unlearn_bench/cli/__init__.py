@@ -15,7 +15,7 @@ COMMANDS = {
     "score": "re-score saved generations of a run (no model needed)",
     "tasks": "list the registered tasks",
     "learn": "fine-tune a model on a forget set (implant it before unlearning)",
-    "unlearn": "unlearn a forget set with PROD or a baseline (GA, NPO, DPO, FLAT)",
+    "unlearn": "unlearn a forget set with PROD or a baseline (GA, NPO, DPO, FLAT, GradDiff, SimNPO, RMU)",
     "rank": "rank evaluated models by Pareto Dominance Ratio and draw trade-off plots",
     "check": "CI regression gate: compare a candidate run with a baseline",
     "leaderboard": "validate submissions and build the static leaderboard site",

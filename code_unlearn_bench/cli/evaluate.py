@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from code_unlearn_bench import tracking
 from code_unlearn_bench.config import EvalConfig, parse_data, parse_key_values, parse_model_args, parse_task_limits
 
 
@@ -81,6 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-unsafe-execution", action="store_true", default=None,
                    help="permit the last-resort 'process' sandbox (rlimits only, no isolation)")
     p.add_argument("--exec-workers", type=int, help="parallel sandboxed executions (default: CPU count)")
+    tracking.add_arguments(p)
 
 
 _FIELDS = ("model", "revision", "apply_chat_template", "system_prompt", "data_parallel_size",
@@ -129,10 +131,13 @@ def run(args: argparse.Namespace) -> int:
                        "--backend openai the served model id)")
     if not config.output_dir:
         raise CubError("--output-dir is required")
-    ui = UI(quiet=config.quiet)
-    try:
-        results = evaluate(config, ui=ui)
-    finally:
-        ui.close()
+    with tracking.session(args, "evaluate", config.to_json()) as tracker:
+        ui = UI(quiet=config.quiet)
+        try:
+            results = evaluate(config, ui=ui)
+        finally:
+            ui.close()
+        tracker.log_results(results)
+        tracker.log_generations(config.output_dir)
     print_results(results, str(RunStore(config.output_dir).results_path))
     return 0

@@ -23,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="forget task to rank on (repeatable; default: every forget task present)")
     parser.add_argument("--utility", metavar="TASK",
                         help="utility task (default: humaneval if present, else heldout)")
+    parser.add_argument("--utility-results", metavar="PATH:TASK:METRIC",
+                        help="utility from lm-evaluation-harness: its results JSON (or a folder of them) for each "
+                             "model, e.g. lm-eval-out:mmlu:acc; joined to the runs by model path (or --utility-map) "
+                             "and ranked as utility task lm_eval:TASK")
+    parser.add_argument("--utility-map", metavar="FILE",
+                        help="JSON/YAML object mapping lm-eval models (as recorded) or results files to cub runs")
     parser.add_argument("--group-by", choices=("method", "model"), default="method",
                         help="group checkpoints by lineage method (default) or treat every run alone")
     parser.add_argument("--original", metavar="NAME_OR_DIR",
@@ -49,6 +55,17 @@ def compute(args: argparse.Namespace):
 
     runs = load_runs(args.runs)
     attack_runs = load_attack_runs(args.attacks) if getattr(args, "attacks", None) else []
+    notes: list[str] = []
+    if getattr(args, "utility_results", None):
+        from code_unlearn_bench.ranking import lm_eval_utility
+
+        if args.utility:
+            raise CubError("give --utility or --utility-results, not both")
+        spec = lm_eval_utility.parse_spec(args.utility_results)
+        notes = lm_eval_utility.attach(runs, spec, lm_eval_utility.load_mapping(args.utility_map))
+        args.utility = spec.task_name
+    elif getattr(args, "utility_map", None):
+        raise CubError("--utility-map needs --utility-results")
     utility = args.utility or default_utility_task(runs)
     tasks = args.tasks or forget_tasks(runs)
     if utility in tasks:
@@ -59,6 +76,8 @@ def compute(args: argparse.Namespace):
         for ranking in rank_pools(runs, task, utility, group_by=args.group_by, original=args.original,
                                   exclude_original=args.exclude_original, forget_fraction=args.forget_fraction)
     ]
+    for ranking in rankings:
+        ranking.notes[:0] = notes
     if attack_runs:
         from code_unlearn_bench.ranking.robustness import attach_all
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from code_unlearn_bench import tracking
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from code_unlearn_bench.reproduce import PRESETS
@@ -15,10 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", help="comma-separated subset of the methods (default: all of the preset's)")
     p.add_argument("--data", help="forget-set source (e.g. the paper's forget_100.jsonl)")
     p.add_argument("--verbose", action="store_true", help="show the steps' own progress output")
+    tracking.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from dataclasses import asdict, replace
 
     from code_unlearn_bench.errors import CubError
     from code_unlearn_bench.reproduce import PRESETS, Pipeline
@@ -36,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         preset = replace(preset, methods=methods)
     if args.data:
         preset = replace(preset, forget_data=args.data)
-    result = Pipeline(preset, args.output_dir, quiet=not args.verbose).run()
+    with tracking.session(args, "reproduce", {"preset": asdict(preset), "output_dir": args.output_dir}) as tracker:
+        result = Pipeline(preset, args.output_dir, quiet=not args.verbose, tracker=tracker).run()
     print(f"report: {result['report']}")
     return 0

@@ -41,7 +41,7 @@ def config_from_args(args: argparse.Namespace, method: str) -> TrainConfig:
         seed=args.seed, lora=args.lora, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
         gradient_checkpointing=args.gradient_checkpointing, precision=args.precision,
         max_grad_norm=args.max_grad_norm, device=args.device, data=args.data, task_options=options,
-        limit=args.limit, refusals=getattr(args, "refusals", None))
+        limit=args.limit, refusals=getattr(args, "refusals", None), retain_data=getattr(args, "retain_data", None))
 
 
 def summary(run: dict) -> str:

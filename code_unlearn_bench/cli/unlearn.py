@@ -1,29 +1,50 @@
-"""`cub unlearn --method prod|ga|npo|dpo|flat`: unlearn a forget task's data, one checkpoint per
-epoch (formulas: docs/methods.md)."""
+"""`cub unlearn --method prod|ga|npo|dpo|flat|gradiff|simnpo|rmu`: unlearn a forget task's data, one
+checkpoint per epoch (formulas: docs/methods.md)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+
+from code_unlearn_bench import tracking
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from code_unlearn_bench.cli.training_args import add_training_arguments
+    from code_unlearn_bench.unlearn.methods import method_names
 
     parser.add_argument("--method", required=True,
-                        help="prod, ga, npo, dpo, flat (a file in code_unlearn_bench/unlearn/methods/) "
-                             "or package.module:Class")
+                        help=f"{', '.join(method_names())} (the files in code_unlearn_bench/unlearn/methods/; "
+                             f"formulas in docs/methods.md) or package.module:Class")
     # the reference code's setting: AdamW 5e-6, 10 epochs, batch 1 x accumulation 32
     add_training_arguments(parser, epochs=10, lr=5e-6, grad_accum=32)
     parser.add_argument("--p", type=float, default=None, help="PROD nucleus threshold in (0, 1] (default 0.8)")
-    parser.add_argument("--alpha", type=float, default=None, help="PROD alpha-suppression, 0 = off (default 0)")
-    parser.add_argument("--beta", type=float, default=None, help="NPO/DPO inverse temperature (default 0.1)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="PROD alpha-suppression, 0 = off (default 0); GradDiff / RMU retain-loss weight "
+                             "(default 1 / 1200)")
+    parser.add_argument("--beta", type=float, default=None,
+                        help="NPO/DPO inverse temperature (default 0.1); SimNPO (default 2.5)")
+    parser.add_argument("--gamma", type=float, default=None,
+                        help="GradDiff forget-loss weight (default 1); SimNPO reward margin (default 0)")
+    parser.add_argument("--steering-coeff", type=float, default=None,
+                        help="RMU steering coefficient c: forget activations are pushed to c x a random unit "
+                             "vector (default 6.5)")
+    parser.add_argument("--rmu-layer", default=None,
+                        help="RMU: the decoder layer steered (default auto = floor(layers x 7/32), the reference's "
+                             "layer 7 of 32); it and the two layers before it train their MLP output projection")
     parser.add_argument("--flat-variant", default=None, help="FLAT f-divergence: kl (default), pearson, tv")
     parser.add_argument("--refusals", default=None, metavar="PATH",
                         help="refusal answers for DPO/FLAT (default: the built-in list)")
+    parser.add_argument("--retain-data", default=None, metavar="PATH",
+                        help="retain set of GradDiff/RMU in the task's format (default: the one the task "
+                             "declares: copyright held-out stdlib code, insecure the secure code before each "
+                             "insecure line, deprecated the still-valid split)")
+    tracking.add_arguments(parser)
 
 
 # CLI flag -> method hyper-parameter name
-_HYPERPARAMETER_FLAGS = {"p": "p", "alpha": "alpha", "beta": "beta", "flat_variant": "variant"}
+_HYPERPARAMETER_FLAGS = {"p": "p", "alpha": "alpha", "beta": "beta", "flat_variant": "variant", "gamma": "gamma",
+                         "steering_coeff": "steering_coeff", "rmu_layer": "layer"}
 
 
 def build_method(args: argparse.Namespace):
@@ -38,6 +59,8 @@ def build_method(args: argparse.Namespace):
         raise CubError(f"method '{cls.name}' does not use {', '.join(flags)}")
     if args.refusals and "refusal" not in cls.sequences:
         raise CubError(f"method '{cls.name}' does not use --refusals")
+    if args.retain_data and "retain" not in cls.sequences:
+        raise CubError(f"method '{cls.name}' does not use --retain-data (no retain set)")
     return cls(**given)
 
 
@@ -46,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from code_unlearn_bench.unlearn.trainer import train
 
     method = build_method(args)
-    result = train(config_from_args(args, method.name), method)
+    cfg = config_from_args(args, method.name)
+    config = {**dataclasses.asdict(cfg), "hyperparameters": method.hyperparameters()}
+    with tracking.session(args, "unlearn", config) as tracker:
+        result = train(cfg, method, on_epoch=tracker.log_epoch)
     print(summary(result))
     return 0

@@ -9,7 +9,8 @@ An attack run is joined to the ranked (evaluate) runs of the same model weights,
   Min-K% AUC);
 * the **effect of attack**: the largest ``effect_of_attack@<setting>`` over the settings (the drop
   of forget quality from the unattacked baseline; positive = forgotten content came back), with
-  the setting that produced it.
+  the setting that produced it. MIA has no settings: its effect is MUSE's PrivLeak
+  (``privleak@<headline score>``, setting ``PrivLeak``) when the run had a retain model.
 
 A model without figures keeps its row with the reason in ``<attack>_missing``: ``skipped: <why>``
 for a checkpoint the attack found ineligible (it keeps too little of the original utility), else
@@ -32,6 +33,7 @@ from code_unlearn_bench.ranking.runs import Run, Score
 from code_unlearn_bench.ranking.tradeoff import ROBUSTNESS_READING, Ranking
 
 EFFECT_PREFIX = "effect_of_attack@"
+PRIVLEAK_PREFIX = "privleak@"
 
 READING = ROBUSTNESS_READING
 
@@ -94,6 +96,13 @@ def largest_effect(run: Run, task: str) -> tuple[Score | None, str | None]:
     return best if best else (None, None)
 
 
+def privleak(run: Run, task: str) -> tuple[Score | None, str | None]:
+    """An MIA run's PrivLeak for its headline score (``privleak@min_k``), if it had a retain model."""
+    primary = (run.task(task) or {}).get("primary_metric") or ""
+    score, _ = run.score(task, PRIVLEAK_PREFIX + primary.split("@", 1)[-1]) if "@" in primary else (None, None)
+    return (score, "PrivLeak") if score is not None else (None, None)
+
+
 def figures(run: Run, task: str, reference: dict | None = None) -> Robustness:
     """The robustness figures of attack run ``run`` on ``task``. ``reference`` is the evaluate
     run's result for the task: an attack on another task version or other data is not comparable
@@ -116,6 +125,8 @@ def figures(run: Run, task: str, reference: dict | None = None) -> Robustness:
         return Robustness(name, task, missing=label + (f": {reason}" if reason else ""), source=source)
     headline, why = run.score(task)
     effect, setting = largest_effect(run, task)
+    if effect is None:
+        effect, setting = privleak(run, task)
     if headline is None and effect is None:
         return Robustness(name, task, missing=f"missing: {why}", source=source)
     return Robustness(name, task, headline=headline, effect=effect, effect_setting=setting, source=source)

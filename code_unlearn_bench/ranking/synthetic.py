@@ -164,3 +164,18 @@ def attack_results(
     doc.update(kind="attack", config=config, config_hash=sha256(json.dumps(config, sort_keys=True)),
                tasks={task: result}, attack={"name": attack, "parameters": parameters, "eligibility": eligibility})
     return doc
+
+
+def mia_results(name: str, auc: float, privleak: float | None = None, task: str = "copyright") -> dict[str, Any]:
+    """A ``cub attack mia`` results.json for model ``name``: the Min-K% AUC as headline and, with
+    ``privleak``, the PrivLeak against a retain model (``privleak@min_k``)."""
+    doc = attack_results(name, task=task, attack="mia")
+    res = doc["tasks"][task]
+    res["metrics"] = {"mia_auc@min_k": {"value": auc, "ci95": [auc - 0.1, auc + 0.1], "n": 40,
+                                        "higher_is_better": False}}
+    if privleak is not None:
+        res["metrics"]["privleak@min_k"] = {"value": privleak, "ci95": [privleak - 0.1, privleak + 0.1], "n": 40,
+                                            "higher_is_better": False}
+    res["primary_metric"] = "mia_auc@min_k"
+    del res["attack"]["settings"]
+    return doc

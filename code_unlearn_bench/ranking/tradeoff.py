@@ -43,7 +43,8 @@ READINGS = {
 # Shown (and added to to_dict's readings) only when attack runs were joined in (ranking.robustness).
 ROBUSTNESS_READING = ("effect of attack: the largest drop of forget quality from the unattacked baseline over the "
                       "attack's settings (positive = forgotten content came back; near 0 = robust); under attack: "
-                      "the attack's headline metric (forget quality at its strongest setting; MIA: the AUC)")
+                      "the attack's headline metric (forget quality at its strongest setting; MIA: the AUC, and as its "
+                      "effect MUSE's PrivLeak = (AUC - AUC_retain) / AUC_retain when the run had a retain model)")
 
 
 def default_utility_task(runs: Sequence[Run]) -> str:

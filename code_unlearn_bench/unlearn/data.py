@@ -104,10 +104,18 @@ def refusal_answer(refusals: list[str], seed: int, example_id: str) -> str:
 
 
 def tokenise(forget: ForgetSet, tokenizer, max_length: int, sequences: tuple[str, ...],
-             refusals: list[str] | None = None, seed: int = 0) -> list[Example]:
+             refusals: list[str] | None = None, seed: int = 0,
+             retain: list[ForgetPair] | None = None) -> list[Example]:
+    """``retain`` pairs are cycled over the forget examples (example i gets retain pair i mod
+    n), so each step sees as many retain as forget sequences and the pairing is stable."""
+    if "retain" in sequences and not retain:
+        raise DataError("this method needs a retain set but it is empty")
     examples = []
-    for pair in forget.pairs:
+    for i, pair in enumerate(forget.pairs):
         seqs = {"forget": encode(tokenizer, pair.prompt, pair.answer, max_length)}
+        if "retain" in sequences:
+            kept = retain[i % len(retain)]
+            seqs["retain"] = encode(tokenizer, kept.prompt, kept.answer, max_length)
         if "refusal" in sequences:
             if not refusals:
                 raise DataError("this method needs refusal answers but the refusal list is empty")

@@ -17,7 +17,8 @@ from code_unlearn_bench.unlearn.tokens import SeqBatch
 
 class Method:
     name = "base"
-    # Sequences each example carries: "forget" = x_f + y_f; "refusal" = x_f + a refusal answer.
+    # Sequences each example carries: "forget" = x_f + y_f; "refusal" = x_f + a refusal answer;
+    # "retain" = a pair from the task's retain set (unlearn.retain), cycled over the examples.
     sequences: tuple[str, ...] = ("forget",)
     # Hyper-parameter name -> default. Only these are accepted, recorded and shown in run.json.
     defaults: dict[str, Any] = {}
@@ -42,6 +43,11 @@ class Method:
         (concatenated across the micro-batch by :meth:`collate_state`).
         """
         return None
+
+    def select_trainable(self, model) -> None:
+        """Called once after the loop has made every weight (or every LoRA weight) trainable and
+        before the optimizer is built: a method that updates only some parameters (RMU) turns
+        ``requires_grad`` off for the others here."""
 
     def collate_state(self, states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """Default: per-example tensors are concatenated along dim 0."""

@@ -56,6 +56,7 @@ class TrainConfig:
     task_options: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
     refusals: str | None = None
+    retain_data: str | None = None  # the retain set's source instead of the task's declared one
 
     def validate(self) -> None:
         for name in ("epochs", "grad_accum", "batch_size", "max_length", "lora_r", "lora_alpha"):
@@ -71,7 +72,9 @@ class TrainConfig:
             raise CubError(f"--limit must be >= 1 (got {self.limit})")
 
     def identity(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_IDENTITY}
+        # retain_data only when given, so runs from before retain sets existed keep their identity
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in _NOT_IDENTITY and not (k == "retain_data" and v is None)}
 
 
 def _stderr(msg: str) -> None:
@@ -142,8 +145,10 @@ def _wrap_lora(model, cfg: TrainConfig, info):
     return wrapped
 
 
-def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr) -> dict[str, Any]:
-    """Run (or resume) training; returns the final run.json content."""
+def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr,
+          on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) training; returns the final run.json content. ``on_epoch`` gets each
+    epoch's run.json entry once it is saved (experiment tracking)."""
     from code_unlearn_bench.models.loading import load_model_and_tokenizer, resolve_model
 
     from transformers.utils import logging as hf_logging
@@ -163,11 +168,17 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
         from code_unlearn_bench.unlearn.refusals import load_refusals
 
         refusals, refusals_hash = load_refusals(cfg.refusals)
+    retain = None
+    if "retain" in method.sequences:
+        from code_unlearn_bench.unlearn.retain import load_retain_set
+
+        retain = load_retain_set(forget, cfg.retain_data)
+        log(retain.summary())
 
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, tokenizer, info = load_model_and_tokenizer(cfg.model, dtype="float32", device=str(device))
     identity = {**cfg.identity(), "data_hash": forget.hash, "refusals_hash": refusals_hash,
-                "base_fingerprint": info.fingerprint}
+                "base_fingerprint": info.fingerprint, **({"retain_hash": retain.hash} if retain else {})}
     done = _epochs_done(previous, identity, out, cfg.epochs)
     if previous is not None:
         if done >= cfg.epochs:
@@ -180,7 +191,8 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
 
     if isinstance(model, PeftModel) and not cfg.lora:
         model = model.merge_and_unload()  # full fine-tune of a LoRA-learned model
-    examples = tokenise(forget, tokenizer, cfg.max_length, method.sequences, refusals, cfg.seed)
+    examples = tokenise(forget, tokenizer, cfg.max_length, method.sequences, refusals, cfg.seed,
+                        retain=retain.pairs if retain else None)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     bf16 = _use_bf16(cfg.precision, device)
     torch.manual_seed(cfg.seed)
@@ -192,6 +204,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
                  "hash": forget.hash, "n_examples": len(examples),
                  "n_answer_tokens": sum(len(e.seqs["forget"][0]) - max(e.seqs["forget"][1], 1) for e in examples)},
         "refusals": {"path": cfg.refusals or "builtin", "hash": refusals_hash} if refusals else None,
+        "retain": retain.record() if retain else None,
         "precision": "bf16-autocast" if bf16 else "fp32", "device": str(device),
         "versions": _versions(), "status": "running", "epochs": [], "time_s": 0.0,
     }
@@ -201,6 +214,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
     try:
         states = _frozen_states(run, out, done, method, model, examples, pad_id, device, bf16, log)
         model = _prepare_model(model, cfg, info)
+        method.select_trainable(model)
         if done:
             ckpt.load_checkpoint_weights(model, ckpt.epoch_dir(out, done), cfg.lora)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
@@ -212,6 +226,8 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
         for epoch in range(done + 1, cfg.epochs + 1):
             _train_epoch(run, epoch, cfg, method, model, tokenizer, optimizer, examples, states, pad_id,
                          device, bf16, info, forget.hash, out, log)
+            if on_epoch is not None:
+                on_epoch(run["epochs"][-1])
     except (torch.OutOfMemoryError, MemoryError):
         raise ModelError("out of memory while training; try --lora, --gradient-checkpointing, "
                          "a smaller --max-length or --batch-size") from None

@@ -101,3 +101,44 @@ def test_holdout_overlapping_the_forget_set_is_refused(mem, cub, tmp_path):
                        mem.seen_jsonl, "--output-dir", tmp_path / "o")
     assert code == 2 and "--holdout-data shares 2 sample(s) with the forget set" in err
     assert len(err.strip().splitlines()) == 1
+
+
+# -- PrivLeak (MUSE) ----------------------------------------------------------------------------
+def test_privleak_formula_and_paired_ci():
+    assert mia_scores.privleak(0.9, 0.6) == pytest.approx(0.5)  # (0.9 - 0.6) / 0.6
+    assert mia_scores.privleak(0.3, 0.6) == pytest.approx(-0.5)  # over-unlearned
+    with pytest.raises(CubError, match="PrivLeak is undefined"):
+        mia_scores.privleak(0.5, 0.0)
+    members, others = [0.9, 0.8, 0.3, 0.7, 0.6], [0.1, 0.5, 0.4, 0.2, 0.65]
+    # the same scores under both models: every paired resample gives exactly 0
+    assert mia_scores.privleak_ci(members, others, members, others) == [0.0, 0.0]
+    ref_m, ref_o = [0.5, 0.4, 0.6, 0.3, 0.55], [0.45, 0.5, 0.35, 0.6, 0.4]
+    ci = mia_scores.privleak_ci(members, others, ref_m, ref_o)
+    point = mia_scores.privleak(mia_scores.auc(members, others), mia_scores.auc(ref_m, ref_o))
+    assert ci == mia_scores.privleak_ci(members, others, ref_m, ref_o) and ci[0] <= point <= ci[1]
+
+
+def test_privleak_against_a_retain_model(mem, cub, tmp_path, tiny_model_dir):
+    unseen = jsonl(tmp_path / "unseen.jsonl", mem.unseen + snippets(6, set(mem.seen) | set(mem.unseen)), "u")
+    # the memorising model against a never-trained one: it leaks (AUC ~1 vs the untrained model's)
+    code, out, err = cub("attack", "mia", "--model", mem.path, "--data", mem.seen_jsonl, "--holdout-data", unseen,
+                         "--retain-model", tiny_model_dir, "--output-dir", tmp_path / "mia", "--quiet")
+    assert code == 0, err
+    task = json.loads((tmp_path / "mia" / "results.json").read_text())["tasks"]["copyright"]
+    m = task["metrics"]
+    for score in mia_scores.SCORES:
+        auc, ref = m[f"mia_auc@{score}"]["value"], m[f"mia_auc_retain@{score}"]["value"]
+        assert m[f"privleak@{score}"]["value"] == pytest.approx((auc - ref) / ref, abs=1e-5)
+    assert m["privleak@min_k"]["value"] > 0.3 and "privleak@min_k" in out
+    assert task["attack"]["retain_model"]["model"] == str(tiny_model_dir)
+    assert (tmp_path / "mia" / "settings" / "mia-retain" / "generations" / "copyright.jsonl").is_file()
+    # a model as its own retain reference leaks nothing
+    code, _, err = cub("attack", "mia", "--model", mem.path, "--data", mem.seen_jsonl, "--holdout-data", unseen,
+                       "--retain-model", mem.path, "--output-dir", tmp_path / "self", "--quiet")
+    assert code == 0, err
+    m = json.loads((tmp_path / "self" / "results.json").read_text())["tasks"]["copyright"]["metrics"]
+    assert all(m[f"privleak@{s}"]["value"] == 0 for s in mia_scores.SCORES)
+    # a missing retain model: one line, nothing written
+    code, _, err = cub("attack", "mia", "--model", mem.path, "--data", mem.seen_jsonl, "--holdout-data", unseen,
+                       "--retain-model", tmp_path / "nope", "--output-dir", tmp_path / "bad")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "bad" / "results.json").exists()

@@ -1,5 +1,6 @@
 """`cub reproduce --preset test`: the whole pipeline on a tiny model, and its resumability."""
 
+import importlib.util
 import json
 import signal
 import subprocess
@@ -9,28 +10,43 @@ import time
 import pytest
 
 
+METHODS = ("ga", "gradiff", "simnpo", "rmu", "prod")
+REPRODUCE = ["reproduce", "--preset", "test", "--methods", ",".join(METHODS)]
+
+
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory):
+    """The test preset with the paper's GA and PROD and the three added baselines, tracked in an
+    offline W&B run (under work-wandb/)."""
     from code_unlearn_bench.cli import main
 
     out = tmp_path_factory.mktemp("repro") / "work"
-    assert main(["reproduce", "--preset", "test", "--output-dir", str(out)]) == 0
+    wandb = "--wandb" if importlib.util.find_spec("wandb") else None
+    extra = [wandb, "--wandb-args", f"mode=offline,dir={out.parent / 'work-wandb'}"] if wandb else []
+    assert main([*REPRODUCE, "--output-dir", str(out), *extra]) == 0
     return out
 
 
 def test_pipeline_outputs(reproduced):
     state = json.loads((reproduced / "state.json").read_text())
     done = state["done"]
-    for step in ("learn", "unlearn/ga", "unlearn/prod", "evaluate/original", "evaluate/learned",
-                 "evaluate/ga-epoch-02", "evaluate/prod-epoch-02", "rank", "attack", "leaderboard", "report"):
+    for step in ("learn", *(f"unlearn/{m}" for m in METHODS), "evaluate/original", "evaluate/learned",
+                 *(f"evaluate/{m}-epoch-02" for m in METHODS), "rank", "attack", "leaderboard", "report"):
         assert step in done, step
     report = (reproduced / "REPORT.md").read_text()
-    assert "| task | GA | PROD |" in report and "(paper, CodeLlama-7B) | 15.3 | 41.8 |" in report
+    assert "| task | GA | GradDiff | SimNPO | RMU | PROD |" in report
+    assert "(paper, CodeLlama-7B) | 15.3 | - | - | - | 41.8 |" in report
     assert (reproduced / "rank" / "tradeoff-copyright.png").stat().st_size > 1000
-    assert "prefix_effect" in (reproduced / "rank" / "rank-models.csv").read_text()  # robustness columns
-    assert (reproduced / "site" / "index.html").exists()
+    models_csv = (reproduced / "rank" / "rank-models.csv").read_text()
+    assert "prefix_effect" in models_csv and "mia_effect" in models_csv  # robustness columns
+    # MIA against the model before learning (never trained on the forget set): PrivLeak
+    mia = json.loads((reproduced / "attack" / "prod-epoch-02-mia" / "results.json").read_text())
+    task = mia["tasks"]["copyright"]
+    if task["status"] == "completed":
+        assert "privleak@min_k" in task["metrics"] and task["attack"]["retain_model"]["model"] == done["base_model"]
+        assert ">PrivLeak (mia)</th>" in (reproduced / "site" / "index.html").read_text()
     ranking = done["rank"]
-    assert {m["group"] for m in ranking["methods"]} >= {"ga", "prod"}
+    assert {m["group"] for m in ranking["methods"]} >= set(METHODS)
     # the learned model memorised the forget files: unlearning must raise forget quality
     fq = {m["label"] if "label" in m else m["model"]: m["forget"] for m in ranking["models"]}
     learned = [v for k, v in fq.items() if k.startswith("learn")][0]
@@ -39,15 +55,31 @@ def test_pipeline_outputs(reproduced):
         assert "forget_quality@k=0" in res or "skipped" in res, (name, res)
 
 
+def test_reproduce_is_tracked(reproduced):
+    """The offline W&B run holds the per-epoch losses, every evaluation, the PDR and the plot."""
+    pytest.importorskip("wandb")
+    [run_dir] = list((reproduced.parent / "work-wandb" / "wandb").glob("offline-run-*"))
+    media = run_dir / "files" / "media"
+    assert list((media / "images" / "rank").glob("tradeoff-copyright_*.png"))
+    assert {p.name for p in (media / "table").iterdir()} >= {f"{m}-epoch-02" for m in METHODS}
+    from code_unlearn_bench.tracking import read_offline_run
+
+    config, summary, history, _ = read_offline_run(reproduced.parent / "work-wandb")
+    assert config["preset"]["methods"] == list(METHODS)
+    assert set(summary) >= {f"pdr_pooled/{m}" for m in METHODS} | {"rmu-epoch-02/copyright/forget_quality"}
+    assert sum(1 for row in history if "rmu/epoch_mean_loss" in row) == 2
+
+
 def test_rerun_is_a_no_op(reproduced, cub):
     before = (reproduced / "state.json").read_text()
-    code, out, err = cub("reproduce", "--preset", "test", "--output-dir", reproduced)
+    code, out, err = cub(*REPRODUCE, "--output-dir", reproduced)
     assert code == 0, err
     assert json.loads((reproduced / "state.json").read_text())["done"] == json.loads(before)["done"]
 
 
 def test_killed_run_resumes_to_the_same_steps(reproduced, tmp_path):
     work = tmp_path / "work"
+    # the preset's own methods (ga, prod): the steps must be the fixture's minus the added baselines'
     cmd = [sys.executable, "-m", "code_unlearn_bench", "reproduce", "--preset", "test", "--output-dir", str(work)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = work / "state.json"
@@ -64,7 +96,7 @@ def test_killed_run_resumes_to_the_same_steps(reproduced, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     resumed = json.loads(state.read_text())["done"]
     straight = json.loads((reproduced / "state.json").read_text())["done"]
-    assert set(resumed) == set(straight)
+    assert set(resumed) == {k for k in straight if not any(m in k for m in ("gradiff", "simnpo", "rmu"))}
     assert len(resumed["unlearn/prod"]) == len(straight["unlearn/prod"]) == 2
 
 

@@ -291,3 +291,21 @@ def test_build_shows_only_verified_submissions_made_alike(tmp_path, cub):
     code, _, err = cub("leaderboard", "build", "--submissions", subs, "--out", tmp_path / "site2")
     assert code == 2 and "were made differently on task 'copyright'" in err
     assert "generation.max_new_tokens null vs 3" in err
+
+
+def test_privleak_on_the_site(tmp_path, cub):
+    runs = synthetic.write_demo_set(tmp_path / "runs")
+    for run in runs:
+        assert cub("leaderboard", "submit", run, "--to", tmp_path / "subs")[0] == 0
+    atk = synthetic.write_run(tmp_path / "atk", synthetic.mia_results("prod-e3", 0.8, 0.6))
+    assert cub("leaderboard", "submit-attack", atk, "--to", tmp_path / "subs")[0] == 0
+    code, _, err = cub("leaderboard", "build", "--submissions", tmp_path / "subs", "--out", tmp_path / "site")
+    assert code == 0, err
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="task-copyright">'):]
+    assert ">PrivLeak (mia)</th>" in section and ">Mean PrivLeak (mia)</th>" in section
+    prod = re.search(r'<td data-sort="prod-e3">.*?</tr>', section, re.S).group(0)
+    assert re.search(r'<td data-sort="0\.6" title="mia_auc@min_k under attack: 0\.800 [^"]*">\+0\.600 \(PrivLeak\)</td>',
+                     prod), prod
+    page = next((tmp_path / "site" / "models").glob("prod-e3-*.html")).read_text(encoding="utf-8")
+    assert "privleak@min_k" in page and "0.600 [0.500, 0.700]" in page

@@ -87,15 +87,23 @@ def test_other_data_and_other_task_are_missing_not_compared(tmp_path):
 
 def test_attack_without_effect_metric_keeps_its_headline(tmp_path):
     runs = load_runs(synthetic.write_demo_set(tmp_path / "runs"))
-    doc = synthetic.attack_results("prod-e3", attack="mia")
-    res = doc["tasks"]["copyright"]
-    res["metrics"] = {"mia_auc@min_k": {"value": 0.55, "ci95": [0.4, 0.7], "n": 40, "higher_is_better": False}}
-    res["primary_metric"] = "mia_auc@min_k"
-    del res["attack"]["settings"]
+    doc = synthetic.mia_results("prod-e3", 0.55)
     r = robustness.attach(rank_runs(runs, "copyright", "humaneval"), runs,
                           [load_attack_run(synthetic.write_run(tmp_path / "mia", doc))])
     row = r.models.set_index("model").loc["prod e3"]
     assert row["mia_headline"] == pytest.approx(0.55) and math.isnan(row["mia_effect"]) and row["mia_missing"] == ""
+
+
+def test_mia_privleak_is_its_effect(tmp_path):
+    # with a retain model the MIA run carries PrivLeak; it fills the effect columns (setting "PrivLeak")
+    runs = load_runs(synthetic.write_demo_set(tmp_path / "runs"))
+    mia = [load_attack_run(synthetic.write_run(tmp_path / n, synthetic.mia_results(n, 0.8, leak)))
+           for n, leak in (("prod-e3", 0.6), ("prod-e2", 0.2))]
+    r = robustness.attach(rank_runs(runs, "copyright", "humaneval"), runs, mia)
+    rows = r.models.set_index("model")
+    assert rows.loc["prod e3", "mia_effect"] == pytest.approx(0.6) and rows.loc["prod e3", "mia_effect_setting"] == "PrivLeak"
+    assert rows.loc["prod e3", "mia_headline"] == pytest.approx(0.8)
+    assert r.methods.set_index("group").loc["prod", "mia_mean_effect"] == pytest.approx(0.4)
 
 
 def test_loaders_keep_the_kinds_apart(demo):
