@@ -42,10 +42,6 @@ def build_method(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from code_unlearn_bench.cli.training_args import config_from_args, summary
-    from code_unlearn_bench.unlearn.trainer import train
+    from code_unlearn_bench.cli.training_args import run_training
 
-    method = build_method(args)
-    result = train(config_from_args(args, method.name), method)
-    print(summary(result))
-    return 0
+    return run_training(args, build_method(args))
