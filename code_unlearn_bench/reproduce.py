@@ -31,6 +31,22 @@ if TYPE_CHECKING:
     from code_unlearn_bench.unlearn.trainer import TrainConfig
 
 METHODS = ("ga", "dpo", "npo", "flat", "prod")  # the paper's column order
+# Per-method hyper-parameters of the paper's runs and where each comes from
+_PAPER_METHODS = {"prod": {"p": 0.8, "alpha": 0.0}, "npo": {"beta": 0.1}, "dpo": {"beta": 0.1},
+                  "flat": {"variant": "kl"}}
+_PAPER_SOURCES = {
+    "prod.p": "Ablation Study (Fig. 6b): p = 0.8 best",
+    "prod.alpha": "Method / alpha-suppression and Ablation Study (Fig. 6c): alpha = 0 most balanced",
+    "npo.beta": "Baselines, NPO (reference code): beta = 0.1",
+    "dpo.beta": "Baselines, DPO (reference code): beta = 0.1, refusal = a line of idontknow.jsonl",
+    "flat.variant": "Baselines, FLAT: the KL f-divergence variant",
+    "unlearn": "Implementation details (reference code): AdamW lr 5e-6, 10 epochs, batch 1 x accumulation 32, "
+               "max length 1024 (longer files truncated), seed 42, no scheduler, a checkpoint per epoch",
+    "learn": "reference code: fine-tune on the forget set first so that it is memorised",
+    "forget_data": "Copyrighted Code Unlearning: 100 files drawn from the Stack (forget_100.jsonl)",
+    "humaneval": "General Code Generation: pass@1, greedy, raw prompt, 300 new tokens (task spec), 10 s per problem",
+    "attack": "Adversarial Attacks: prefix injection on checkpoints keeping >= 60% of HumanEval",
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,9 @@ class Preset:
     attack_last_epoch_only: bool = True
     allow_code_execution: bool = False
     skip_learn: bool = False
+    tasks: tuple[str, ...] = ()  # forget tasks of a multi-task run (--tasks); () = forget_task only
+    requires_data: bool = False  # the forget set must be given (--data): the paper's 100 files
+    sources: dict[str, str] = field(default_factory=dict)  # setting -> where the paper states it
 
 
 PRESETS: dict[str, Preset] = {
@@ -77,13 +96,35 @@ PRESETS: dict[str, Preset] = {
         attack_k=(0, 16, 32)),
     # The paper's settings (CodeLlama-7B, full forget set, HumanEval, vLLM): a GPU machine.
     "paper": Preset(
-        name="paper", description="the paper's settings: CodeLlama-7B (--model PATH), 100 files, HumanEval, GPU",
-        model="", forget_data=None, utility_tasks=("humaneval",), allow_code_execution=True,
-        learn={"epochs": 10, "lr": 5e-5, "grad_accum": 1, "max-length": 1024},
-        unlearn={"epochs": 10, "lr": 5e-6, "grad_accum": 32, "max-length": 1024},
-        method_flags={"prod": {"p": 0.8, "alpha": 0.0}},
-        eval_flags={"max-new-tokens": 512, "batch-size": 16, "backend": "auto"},
-        attack_k=(0, 16, 32, 64)),
+        name="paper", description="the paper's settings: CodeLlama-7B (--model PATH), the 100-file forget set "
+        "(--data forget_100.jsonl), HumanEval, full fine-tune, GPU (docs/scaling.md)",
+        model="", utility_tasks=("humaneval",), utility_options={"humaneval": {"prompt_format": "raw"}},
+        allow_code_execution=True, requires_data=True, tasks=("copyright", "insecure", "deprecated"),
+        learn={"epochs": 10, "lr": 5e-5, "grad_accum": 1, "max-length": 1024, "seed": 42, "save-epochs": "last"},
+        unlearn={"epochs": 10, "lr": 5e-6, "grad_accum": 32, "max-length": 1024, "seed": 42},
+        method_flags=_PAPER_METHODS, eval_flags={"batch-size": 16, "backend": "auto"},
+        attack_k=(0, 16, 32, 64), sources=_PAPER_SOURCES),
+    # The same on one 24-48 GB GPU: LoRA over a bf16 base with gradient checkpointing (not the
+    # paper's full fine-tune; LoRA needs a larger learning rate than 5e-6 to move at all).
+    "paper-lora": Preset(
+        name="paper-lora", description="the paper's pipeline with LoRA on one 24-48 GB GPU (--model PATH, --data)",
+        model="", utility_tasks=("humaneval",), utility_options={"humaneval": {"prompt_format": "raw"}},
+        allow_code_execution=True, requires_data=True, tasks=("copyright", "insecure", "deprecated"),
+        learn={"epochs": 10, "lr": 2e-4, "grad_accum": 1, "max-length": 1024, "seed": 42, "lora": True,
+               "gradient-checkpointing": True, "save-epochs": "last"},
+        unlearn={"epochs": 10, "lr": 5e-5, "grad_accum": 32, "max-length": 1024, "seed": 42, "lora": True,
+                 "gradient-checkpointing": True},
+        method_flags=_PAPER_METHODS, eval_flags={"batch-size": 16, "backend": "auto"},
+        attack_k=(0, 16, 32, 64), sources={**_PAPER_SOURCES, "lora": "not in the paper (full fine-tune there)"}),
+    # All three forget tasks on CPU, sized from measured speeds (SmolLM2 ~3 s per 512-token step,
+    # ~3 min per evaluation pass): 4 samples per task, two methods, < 1 hour on 2 cores.
+    "cpu-demo-all": Preset(
+        name="cpu-demo-all", description="embedded SmolLM2-135M, all three forget tasks, GA vs PROD (< 1 h on 2 CPU cores)",
+        model="smollm2-135m", forget_options={"max_chars": 600}, forget_limit=4, utility_limit=10,
+        methods=("ga", "prod"), tasks=("copyright", "insecure", "deprecated"),
+        learn={"epochs": 4, "lr": 1e-4, "grad_accum": 1, "max-length": 256},
+        unlearn={"epochs": 2, "lr": 2e-5, "grad_accum": 2, "max-length": 256},
+        eval_flags={"max-new-tokens": 64, "batch-size": 8}, attack_k=(0, 16)),
 }
 
 

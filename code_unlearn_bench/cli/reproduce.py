@@ -15,10 +15,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", help="comma-separated subset of the methods (default: all of the preset's)")
     p.add_argument("--data", help="forget-set source (e.g. the paper's forget_100.jsonl)")
     p.add_argument("--verbose", action="store_true", help="show the steps' own progress output")
+    p.add_argument("--tasks", help="forget tasks, one pipeline and one PDR row each (e.g. copyright,insecure,deprecated; "
+                                   "default: the preset's)")
+    p.add_argument("--seeds", type=int, default=1, help="repeat learn/unlearn/evaluate with N seeds (42, 43, ...); "
+                                                        "PDR as mean and spread, and whether the order holds")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the step plan, the training runs' memory plan, GPU-hours and disk; run nothing")
+    p.add_argument("--gpus", default=None, help="GPU ids to plan for, e.g. 0,1,2,3 (--dry-run)")
+    p.add_argument("--gpu-memory", type=float, default=None, metavar="GIB", help="memory per GPU (--dry-run)")
+    p.add_argument("--strategy", default=None, help="single, ddp, fsdp, ... (--dry-run; default fsdp with > 1 GPU)")
 
 
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
+    from pathlib import Path
 
     from code_unlearn_bench.errors import CubError
     from code_unlearn_bench.reproduce import PRESETS, Pipeline
@@ -36,6 +46,25 @@ def run(args: argparse.Namespace) -> int:
         preset = replace(preset, methods=methods)
     if args.data:
         preset = replace(preset, forget_data=args.data)
-    result = Pipeline(preset, args.output_dir, quiet=not args.verbose).run()
-    print(f"report: {result['report']}")
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else \
+        (preset.tasks or (preset.forget_task,))
+    if args.seeds < 1:
+        raise CubError(f"--seeds must be >= 1 (got {args.seeds})")
+    from code_unlearn_bench.reproduce_multi import run_all, variants
+    from code_unlearn_bench.reproduce_plan import check_data, dry_run
+    from code_unlearn_bench.task_spec import get_task
+
+    for t in tasks:
+        get_task(t)  # unknown -> one-line error with "did you mean"
+    check_data(preset if preset.forget_task in tasks else replace(preset, forget_task=tasks[0]))
+    runs = variants(preset, tasks, args.seeds)
+    if args.dry_run:
+        gpus = len([g for g in args.gpus.split(",") if g.strip()]) if args.gpus else 1
+        print(dry_run(preset, runs, gpus, args.gpu_memory, args.strategy))
+        return 0
+    if len(runs) == 1 and tasks == (preset.forget_task,):  # the single-pipeline layout, as before
+        result = Pipeline(runs[0][2], args.output_dir, quiet=not args.verbose).run()
+        print(f"report: {result['report']}")
+        return 0
+    print(f"summary: {run_all(preset, Path(args.output_dir), tasks, args.seeds, quiet=not args.verbose)}")
     return 0
