@@ -74,6 +74,7 @@ class Preset:
     tasks: tuple[str, ...] = ()  # forget tasks of a multi-task run (--tasks); () = forget_task only
     requires_data: bool = False  # the forget set must be given (--data): the paper's 100 files
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where the paper states it
+    isolate_evaluations: bool = False  # each evaluation in a child process (engine torn down)
 
 
 PRESETS: dict[str, Preset] = {
@@ -103,7 +104,7 @@ PRESETS: dict[str, Preset] = {
         learn={"epochs": 10, "lr": 5e-5, "grad_accum": 1, "max-length": 1024, "seed": 42, "save-epochs": "last"},
         unlearn={"epochs": 10, "lr": 5e-6, "grad_accum": 32, "max-length": 1024, "seed": 42},
         method_flags=_PAPER_METHODS, eval_flags={"batch-size": 16, "backend": "auto"},
-        attack_k=(0, 16, 32, 64), sources=_PAPER_SOURCES),
+        attack_k=(0, 16, 32, 64), sources=_PAPER_SOURCES, isolate_evaluations=True),
     # The same on one 24-48 GB GPU: LoRA over a bf16 base with gradient checkpointing (not the
     # paper's full fine-tune; LoRA needs a larger learning rate than 5e-6 to move at all).
     "paper-lora": Preset(
@@ -115,7 +116,8 @@ PRESETS: dict[str, Preset] = {
         unlearn={"epochs": 10, "lr": 5e-5, "grad_accum": 32, "max-length": 1024, "seed": 42, "lora": True,
                  "gradient-checkpointing": True},
         method_flags=_PAPER_METHODS, eval_flags={"batch-size": 16, "backend": "auto"},
-        attack_k=(0, 16, 32, 64), sources={**_PAPER_SOURCES, "lora": "not in the paper (full fine-tune there)"}),
+        attack_k=(0, 16, 32, 64), sources={**_PAPER_SOURCES, "lora": "not in the paper (full fine-tune there)"},
+        isolate_evaluations=True),
     # All three forget tasks on CPU, sized from measured speeds (SmolLM2 ~3 s per 512-token step,
     # ~3 min per evaluation pass): 4 samples per task, two methods, < 1 hour on 2 cores.
     "cpu-demo-all": Preset(
@@ -179,8 +181,9 @@ def prefix_attack_step(config: EvalConfig, settings: "PrefixSettings", eligibili
 
 class Pipeline:
     def __init__(self, preset: Preset, work_dir: str | Path, log: Callable[[str], None] = print,
-                 quiet: bool = True):
+                 quiet: bool = True, gpus: tuple[str, ...] | None = None):
         self.p = preset
+        self.gpus = gpus
         self.root = Path(work_dir).expanduser()
         self.log = log
         self.quiet = quiet
@@ -282,17 +285,32 @@ class Pipeline:
         base = self._step("base_model", self.base_model)
         learned = base if self.p.skip_learn else self._step("learn", lambda: self.learn(base))
         checkpoints = {m: self._step(f"unlearn/{m}", lambda m=m: self.unlearn(m, learned)) for m in self.p.methods}
-        self._step("evaluate/original", lambda: self.evaluate(base, "original", group="eval-base"))
-        self._step("evaluate/learned", lambda: self.evaluate(learned, "learned"))
-        for m, ckpts in checkpoints.items():
-            for ck in ckpts:
-                name = f"{m}-{Path(ck).name}"
-                self._step(f"evaluate/{name}", lambda ck=ck, name=name: self.evaluate(ck, name))
+        evals = [("evaluate/original", base, "original", "eval-base"), ("evaluate/learned", learned, "learned", "eval")]
+        evals += [(f"evaluate/{m}-{Path(ck).name}", ck, f"{m}-{Path(ck).name}", "eval")
+                  for m, ckpts in checkpoints.items() for ck in ckpts]
+        if self.p.isolate_evaluations or self.gpus:
+            self._evaluate_in_children(evals)
+        for key, model, name, group in evals:
+            self._step(key, lambda model=model, name=name, group=group: self.evaluate(model, name, group=group))
         self._step("attack", lambda: self.attack(checkpoints))
         ranking = self._step("rank", self.rank)
         self._step("leaderboard", self.leaderboard)
         report = self._step("report", lambda: self.report(ranking))
         return {"report": report, "timings": self.state["timings"]}
+
+    def _evaluate_in_children(self, evals: list[tuple[str, str, str, str]]) -> None:
+        """Evaluations not done yet, each in a fresh child process, side by side over the GPUs."""
+        from code_unlearn_bench.reproduce_parallel import fan_out
+
+        jobs = [(key, evaluate_step, (self.eval_config(model, self.root / group / name),))
+                for key, model, name, group in evals if key not in self.state["done"]]
+
+        def done(key: str, value: Any) -> None:
+            self.log(f"[reproduce] {key} done")
+            self.state["done"][key] = value
+            self._save_state()
+
+        fan_out(jobs, self.gpus, done)
 
     def rank(self) -> dict[str, Any]:
         """PDR tables and the trade-off plot, with the attacks' robustness columns."""

@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                         "PDR as mean and spread, and whether the order holds")
     p.add_argument("--dry-run", action="store_true",
                    help="print the step plan, the training runs' memory plan, GPU-hours and disk; run nothing")
-    p.add_argument("--gpus", default=None, help="GPU ids to plan for, e.g. 0,1,2,3 (--dry-run)")
+    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1,2,3: evaluations run side by side, one child "
+                                               "process per GPU; --dry-run plans for that many")
     p.add_argument("--gpu-memory", type=float, default=None, metavar="GIB", help="memory per GPU (--dry-run)")
     p.add_argument("--strategy", default=None, help="single, ddp, fsdp, ... (--dry-run; default fsdp with > 1 GPU)")
 
@@ -58,13 +59,13 @@ def run(args: argparse.Namespace) -> int:
         get_task(t)  # unknown -> one-line error with "did you mean"
     check_data(preset if preset.forget_task in tasks else replace(preset, forget_task=tasks[0]))
     runs = variants(preset, tasks, args.seeds)
+    gpus = tuple(g.strip() for g in args.gpus.split(",") if g.strip()) if args.gpus else None
     if args.dry_run:
-        gpus = len([g for g in args.gpus.split(",") if g.strip()]) if args.gpus else 1
-        print(dry_run(preset, runs, gpus, args.gpu_memory, args.strategy))
+        print(dry_run(preset, runs, len(gpus or ("0",)), args.gpu_memory, args.strategy))
         return 0
     if len(runs) == 1 and tasks == (preset.forget_task,):  # the single-pipeline layout, as before
-        result = Pipeline(runs[0][2], args.output_dir, quiet=not args.verbose).run()
+        result = Pipeline(runs[0][2], args.output_dir, quiet=not args.verbose, gpus=gpus).run()
         print(f"report: {result['report']}")
         return 0
-    print(f"summary: {run_all(preset, Path(args.output_dir), tasks, args.seeds, quiet=not args.verbose)}")
+    print(f"summary: {run_all(preset, Path(args.output_dir), tasks, args.seeds, not args.verbose, gpus=gpus)}")
     return 0

@@ -52,3 +52,22 @@ def test_variants_and_the_seed_summary():
     assert abs(s["copyright"]["methods"]["prod"]["spread"] - 0.1) < 1e-12
     assert s["copyright"]["order_holds"] and s["copyright"]["best"] == ["prod"]
     assert not s["insecure"]["order_holds"] and not s["insecure"]["best_holds"]
+
+
+def _whoami(tag):
+    import os
+
+    return tag, os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+
+def test_fan_out_runs_each_job_in_a_fresh_child_pinned_to_its_gpu():
+    import os
+
+    from code_unlearn_bench.reproduce_parallel import fan_out
+
+    results = {}
+    fan_out([(f"job{i}", _whoami, (i,)) for i in range(4)], ("3", "5"), lambda k, v: results.update({k: v}))
+    assert sorted(results) == ["job0", "job1", "job2", "job3"]
+    pids = {pid for _, pid, _ in results.values()}
+    assert os.getpid() not in pids and len(pids) == 4  # a new process per job: engines torn down
+    assert {gpu for _, _, gpu in results.values()} == {"3", "5"}
