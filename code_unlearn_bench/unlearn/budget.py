@@ -36,6 +36,11 @@ def check_budget(cfg, method: str, acc, precision: str, out: Path, log: Callable
     """Plan the run that `acc` is about to do, print it, refuse it when it cannot fit."""
     from code_unlearn_bench.unlearn.distributed import is_sharded, strategy_name
 
+    from code_unlearn_bench.models.loading import resolve_model
+
+    if resolve_model(cfg.model).format == "gguf":  # no config.json to plan from; loads dequantised
+        log("memory plan: skipped for a .gguf model (plan its HF directory with --plan)")
+        return {}
     shape = load_shape(cfg.model)
     device = acc.device.type
     budget = int(cfg.gpu_memory * GiB) if cfg.gpu_memory else None
