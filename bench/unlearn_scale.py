@@ -2,8 +2,9 @@
 checkpointing), and the memory planner's estimate against the measured peak.
 
 Each (method, measurement) runs `cub unlearn` in a fresh child process on the first --limit
-copyright files (--max-length tokens, batch 1, --grad-accum 2, one epoch):
-  time    step time = epoch time / steps (the frozen precompute excluded), no memory hook;
+copyright files (--max-length tokens, batch 1, --grad-accum 2, two epochs):
+  time    step time = the second epoch's time / steps, no memory hook (the first epoch warms
+          up the CPU kernels: PROD's precompute would otherwise warm them for PROD only);
   memory  peak of live tensor bytes (--measure-memory: a dispatch hook sees every allocation;
           stable on a loaded machine, unlike RSS), against `plan()` for the same run with the
           nucleus size PROD really produced.
@@ -37,12 +38,12 @@ def child(args) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = TrainConfig(model=args.model, task="copyright", output_dir=args.out, method=args.method, epochs=1,
+    cfg = TrainConfig(model=args.model, task="copyright", output_dir=args.out, method=args.method, epochs=2,
                       lr=1e-5, grad_accum=2, max_length=args.max_length, lora=args.lora,
                       gradient_checkpointing=True, precision="bf16", device=args.device, limit=args.limit,
                       task_options={"max_chars": args.max_chars}, measure_memory=args.measure)
     run = train(cfg, get_method(args.method)(), log=lambda _m: None)
-    epoch = run["epochs"][0]
+    epoch = run["epochs"][-1]
     positions = run["data"]["n_answer_tokens"]
     entries = int((run.get("precomputed_bytes", 8 * positions) - 8 * positions) / 8 / positions) or 64
     est = plan(load_shape(args.model), PlanRequest(
