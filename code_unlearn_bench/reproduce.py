@@ -31,63 +31,7 @@ if TYPE_CHECKING:
     from code_unlearn_bench.unlearn.method import Method
     from code_unlearn_bench.unlearn.trainer import TrainConfig
 
-METHODS = ("ga", "dpo", "npo", "flat", "prod")  # the paper's column order
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    description: str
-    model: str  # spec, or "tiny" = a tiny Llama built from scratch in the work dir
-    forget_task: str = "copyright"
-    forget_data: str | None = None
-    forget_options: dict[str, Any] = field(default_factory=dict)
-    forget_limit: int | None = None
-    utility_tasks: tuple[str, ...] = ("heldout",)
-    utility_limit: int | None = None
-    utility_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    methods: tuple[str, ...] = METHODS
-    learn: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields of `cub learn`
-    unlearn: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields of `cub unlearn` (all methods)
-    method_flags: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> hyper-parameters
-    eval_flags: dict[str, Any] = field(default_factory=dict)  # EvalConfig fields of `cub evaluate`
-    attack_k: tuple[int, ...] = (0, 16, 32)
-    attack_utility_share: float = 0.6
-    attack_last_epoch_only: bool = True
-    allow_code_execution: bool = False
-    skip_learn: bool = False
-
-
-PRESETS: dict[str, Preset] = {
-    # Tiny from-scratch Llama, 3 short stdlib files: the whole pipeline in a couple of CPU minutes.
-    "test": Preset(
-        name="test", description="tiny from-scratch Llama; for tests and smoke runs (~2-4 min on 2 CPU cores)",
-        model="tiny", forget_options={"max_chars": 300}, forget_limit=3, utility_limit=4,
-        methods=("ga", "prod"),
-        learn={"epochs": 40, "lr": 3e-3, "grad_accum": 1, "max-length": 128},
-        unlearn={"epochs": 2, "lr": 1e-3, "grad_accum": 1, "max-length": 128},
-        eval_flags={"max-new-tokens": 48, "batch-size": 4},
-        attack_k=(0, 8)),
-    # The embedded SmolLM2-135M on 8 truncated stdlib files: every method, 2 CPU cores, < 30 min.
-    "cpu-demo": Preset(
-        name="cpu-demo", description="embedded SmolLM2-135M, 8 stdlib files, all five methods (< 30 min on 2 CPU cores)",
-        model="smollm2-135m", forget_options={"max_chars": 1000}, forget_limit=8, utility_limit=20,
-        learn={"epochs": 6, "lr": 1e-4, "grad_accum": 1, "max-length": 384},
-        unlearn={"epochs": 3, "lr": 2e-5, "grad_accum": 2, "max-length": 384},
-        eval_flags={"max-new-tokens": 128, "batch-size": 8},
-        attack_k=(0, 16, 32)),
-    # The paper's settings (CodeLlama-7B, full forget set, HumanEval, vLLM): a GPU machine.
-    "paper": Preset(
-        name="paper", description="the paper's settings: CodeLlama-7B (--model PATH), 100 files, HumanEval, GPU",
-        model="", forget_data=None, utility_tasks=("humaneval",), allow_code_execution=True,
-        learn={"epochs": 10, "lr": 5e-5, "grad_accum": 1, "max-length": 1024},
-        unlearn={"epochs": 10, "lr": 5e-6, "grad_accum": 32, "max-length": 1024},
-        method_flags={"prod": {"p": 0.8, "alpha": 0.0}},
-        # no --max-new-tokens: each task's own protocol budget (copyright: 1,024 tokens in total, as
-        # the reference code; HumanEval: 300 new tokens)
-        eval_flags={"batch-size": 16, "backend": "auto"},
-        attack_k=(0, 16, 32, 64)),
-}
+from code_unlearn_bench.reproduce_presets import METHODS, PRESETS, Preset  # noqa: F401 (re-exported)
 
 
 def _fields(d: dict[str, Any]) -> dict[str, Any]:
@@ -141,11 +85,12 @@ def attack_step(attack: str, config: EvalConfig, settings: Any, eligibility: "El
 
 class Pipeline:
     def __init__(self, preset: Preset, work_dir: str | Path, log: Callable[[str], None] = print,
-                 quiet: bool = True, tracker=None):
+                 quiet: bool = True, tracker=None, gpus: tuple[str, ...] | None = None):
         from code_unlearn_bench.tracking import NoTracker
 
         self.tracker = tracker or NoTracker()
         self.p = preset
+        self.gpus = gpus
         self.root = Path(work_dir).expanduser()
         self.log = log
         self.quiet = quiet
@@ -254,17 +199,32 @@ class Pipeline:
         base = self._step("base_model", self.base_model)
         learned = base if self.p.skip_learn else self._step("learn", lambda: self.learn(base))
         checkpoints = {m: self._step(f"unlearn/{m}", lambda m=m: self.unlearn(m, learned)) for m in self.p.methods}
-        self._step("evaluate/original", lambda: self.evaluate(base, "original", group="eval-base"))
-        self._step("evaluate/learned", lambda: self.evaluate(learned, "learned"))
-        for m, ckpts in checkpoints.items():
-            for ck in ckpts:
-                name = f"{m}-{Path(ck).name}"
-                self._step(f"evaluate/{name}", lambda ck=ck, name=name: self.evaluate(ck, name))
+        evals = [("evaluate/original", base, "original", "eval-base"), ("evaluate/learned", learned, "learned", "eval")]
+        evals += [(f"evaluate/{m}-{Path(ck).name}", ck, f"{m}-{Path(ck).name}", "eval")
+                  for m, ckpts in checkpoints.items() for ck in ckpts]
+        if self.p.isolate_evaluations or self.gpus:
+            self._evaluate_in_children(evals)
+        for key, model, name, group in evals:
+            self._step(key, lambda model=model, name=name, group=group: self.evaluate(model, name, group=group))
         self._step("attack", lambda: self.attack(checkpoints, base))
         ranking = self._step("rank", self.rank)
         self._step("leaderboard", self.leaderboard)
         report = self._step("report", lambda: self.report(ranking))
         return {"report": report, "timings": self.state["timings"]}
+
+    def _evaluate_in_children(self, evals: list[tuple[str, str, str, str]]) -> None:
+        """Evaluations not done yet, each in a fresh child process, side by side over the GPUs."""
+        from code_unlearn_bench.reproduce_parallel import fan_out
+
+        jobs = [(key, evaluate_step, (self.eval_config(model, self.root / group / name),))
+                for key, model, name, group in evals if key not in self.state["done"]]
+
+        def done(key: str, value: Any) -> None:
+            self.log(f"[reproduce] {key} done")
+            self.state["done"][key] = value
+            self._save_state()
+
+        fan_out(jobs, self.gpus, done)
 
     def rank(self) -> dict[str, Any]:
         """PDR tables and the trade-off plot, with the attacks' robustness columns."""

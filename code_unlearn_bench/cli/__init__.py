@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         args = parser.parse_args(argv)
+        args.argv = argv  # a command may re-run itself under a launcher (cub unlearn --num-processes)
     except SystemExit as exc:  # --help, --version, usage errors: return the code, don't raise
         return int(exc.code or 0)
     if args.command is None:

@@ -18,10 +18,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="forget-set source (e.g. the paper's forget_100.jsonl)")
     p.add_argument("--verbose", action="store_true", help="show the steps' own progress output")
     tracking.add_arguments(p)
+    p.add_argument("--tasks", help="forget tasks, one pipeline and one PDR row each (e.g. copyright,insecure,deprecated; "
+                                   "default: the preset's)")
+    p.add_argument("--seeds", type=int, default=1, help="repeat learn/unlearn/evaluate with N seeds (42, 43, ...); "
+                                                        "PDR as mean and spread, and whether the order holds")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the step plan, the training runs' memory plan, GPU-hours and disk; run nothing")
+    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1,2,3: evaluations run side by side, one child "
+                                               "process per GPU; --dry-run plans for that many")
+    p.add_argument("--gpu-memory", type=float, default=None, metavar="GIB", help="memory per GPU (--dry-run)")
+    p.add_argument("--strategy", default=None, help="single, ddp, fsdp, ... (--dry-run; default fsdp with > 1 GPU)")
 
 
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict, replace
+    from pathlib import Path
 
     from code_unlearn_bench.errors import CubError
     from code_unlearn_bench.reproduce import PRESETS, Pipeline
@@ -39,7 +50,27 @@ def run(args: argparse.Namespace) -> int:
         preset = replace(preset, methods=methods)
     if args.data:
         preset = replace(preset, forget_data=args.data)
-    with tracking.session(args, "reproduce", {"preset": asdict(preset), "output_dir": args.output_dir}) as tracker:
-        result = Pipeline(preset, args.output_dir, quiet=not args.verbose, tracker=tracker).run()
-    print(f"report: {result['report']}")
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else \
+        (preset.tasks or (preset.forget_task,))
+    if args.seeds < 1:
+        raise CubError(f"--seeds must be >= 1 (got {args.seeds})")
+    from code_unlearn_bench.reproduce_multi import run_all, variants
+    from code_unlearn_bench.reproduce_plan import check_data, dry_run
+    from code_unlearn_bench.task_spec import get_task
+
+    for t in tasks:
+        get_task(t)  # unknown -> one-line error with "did you mean"
+    check_data(preset if preset.forget_task in tasks else replace(preset, forget_task=tasks[0]))
+    runs = variants(preset, tasks, args.seeds)
+    gpus = tuple(g.strip() for g in args.gpus.split(",") if g.strip()) if args.gpus else None
+    if args.dry_run:
+        print(dry_run(preset, runs, len(gpus or ("0",)), args.gpu_memory, args.strategy))
+        return 0
+    if len(runs) == 1 and tasks == (preset.forget_task,):  # the single-pipeline layout, as before
+        config = {"preset": asdict(runs[0][2]), "output_dir": args.output_dir}
+        with tracking.session(args, "reproduce", config) as tracker:
+            result = Pipeline(runs[0][2], args.output_dir, quiet=not args.verbose, tracker=tracker, gpus=gpus).run()
+        print(f"report: {result['report']}")
+        return 0
+    print(f"summary: {run_all(preset, Path(args.output_dir), tasks, args.seeds, not args.verbose, gpus=gpus)}")
     return 0

@@ -4,7 +4,6 @@ checkpoint per epoch (formulas: docs/methods.md)."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from code_unlearn_bench import tracking
 
@@ -65,13 +64,6 @@ def build_method(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from code_unlearn_bench.cli.training_args import config_from_args, summary
-    from code_unlearn_bench.unlearn.trainer import train
+    from code_unlearn_bench.cli.training_args import run_training
 
-    method = build_method(args)
-    cfg = config_from_args(args, method.name)
-    config = {**dataclasses.asdict(cfg), "hyperparameters": method.hyperparameters()}
-    with tracking.session(args, "unlearn", config) as tracker:
-        result = train(cfg, method, on_epoch=tracker.log_epoch)
-    print(summary(result))
-    return 0
+    return run_training(args, build_method(args), "unlearn")

@@ -1,8 +1,10 @@
 """The one training loop behind `cub learn` and `cub unlearn` (every method plugs its loss in).
 
-Plain torch rather than the HF Trainer: the methods need a frozen precompute pass before
-training and per-example state handed to the loss, and resume must reuse that frozen state.
-AdamW without a scheduler, batch x gradient accumulation, no weight decay (the reference setting).
+Plain torch under Hugging Face accelerate rather than the HF Trainer: the methods need a frozen
+precompute pass before training and per-example state handed to the loss, and resume must
+reuse that frozen state. accelerate runs it in one process or under `accelerate launch` with
+DDP, FSDP or DeepSpeed (see distributed.py, docs/scaling.md). AdamW without a scheduler,
+batch x gradient accumulation (x processes), no weight decay (the reference setting).
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ import torch
 
 from code_unlearn_bench.errors import CubError, ModelError
 from code_unlearn_bench.unlearn import checkpoint as ckpt
+from code_unlearn_bench.unlearn import distributed as dist
+from code_unlearn_bench.unlearn import prepare
 from code_unlearn_bench.unlearn.data import collate, load_forget_set, tokenise
 from code_unlearn_bench.unlearn.method import Method
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Left out of a run's identity: how fast it goes (device), how long (a run can be extended with
-# more --epochs), and the model's spelling (a relative path changes with the working dir; the
-# model's fingerprint is part of the identity instead).
-_NOT_IDENTITY = {"output_dir", "epochs", "device", "model"}
+# more --epochs), what is kept on disk, and the model's spelling (a relative path changes with
+# the working dir; the model's fingerprint is part of the identity instead).
+_NOT_IDENTITY = {"output_dir", "epochs", "device", "model", "save_epochs", "gpu_memory", "measure_memory",
+                 "max_shard_size", "strategy", "merge"}
 
 
 @dataclass
@@ -41,7 +46,7 @@ class TrainConfig:
     hyperparameters: dict[str, Any] = field(default_factory=dict)  # method's (after defaults)
     epochs: int = 10
     lr: float = 5e-6
-    grad_accum: int = 32
+    grad_accum: int = 32  # micro-batches per step and process: global batch = batch x accum x processes
     batch_size: int = 1
     max_length: int = 1024
     seed: int = 42
@@ -49,7 +54,7 @@ class TrainConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     gradient_checkpointing: bool = False
-    precision: str = "auto"  # auto = bf16 autocast on a bf16-capable GPU, else fp32
+    precision: str = "auto"  # auto = bf16 on a bf16-capable GPU, else fp32
     max_grad_norm: float = 1.0  # 0 disables clipping
     device: str | None = None
     data: str | None = None
@@ -57,6 +62,13 @@ class TrainConfig:
     limit: int | None = None
     refusals: str | None = None
     retain_data: str | None = None  # the retain set's source instead of the task's declared one
+    optimizer: str = "adamw"  # adamw | adamw8bit (bitsandbytes)
+    save_epochs: str = "all"  # all | last | N,M
+    max_shard_size: str = "5GB"
+    gpu_memory: float | None = None  # GiB per device for the planner's verdict (default: visible)
+    strategy: str | None = None  # planner only: what a plan assumes when not under accelerate
+    measure_memory: bool = False  # record the peak of live tensor bytes (slow: a dispatch hook)
+    merge: bool = False  # --lora: also write merged/ (the last adapter folded into its base)
 
     def validate(self) -> None:
         for name in ("epochs", "grad_accum", "batch_size", "max_length", "lora_r", "lora_alpha"):
@@ -68,8 +80,11 @@ class TrainConfig:
             raise CubError("--max-length must be >= 2")
         if self.precision not in PRECISIONS:
             raise CubError(f"--precision must be one of {', '.join(PRECISIONS)}")
+        if self.optimizer not in prepare.OPTIMIZERS:
+            raise CubError(f"--optimizer must be one of {', '.join(prepare.OPTIMIZERS)}")
         if self.limit is not None and self.limit < 1:
             raise CubError(f"--limit must be >= 1 (got {self.limit})")
+        ckpt.parse_save_epochs(self.save_epochs, self.epochs)
 
     def identity(self) -> dict[str, Any]:
         # retain_data only when given, so runs from before retain sets existed keep their identity
@@ -90,20 +105,6 @@ def peak_memory(device: torch.device) -> tuple[int, str]:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "rss"
 
 
-def _autocast(device: torch.device, bf16: bool):
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-
-
-def _use_bf16(precision: str, device: torch.device) -> bool:
-    if precision == "auto":
-        return device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return precision == "bf16"
-
-
-def _base_name(info) -> str:
-    return info.spec if info.format == "embedded" else str(info.path)
-
-
 def _first_difference(a: dict, b: dict) -> str:
     for key in sorted(set(a) | set(b)):
         if a.get(key) != b.get(key):
@@ -111,55 +112,28 @@ def _first_difference(a: dict, b: dict) -> str:
     return ""
 
 
-def precompute(method: Method, model, examples, pad_id: int, device, bf16: bool, log) -> list | None:
-    """Frozen per-example state from the model before training, one example at a time (no
-    padding, so it is exactly what that example's forward pass gives)."""
-    if type(method).precompute is Method.precompute:
-        return None
-    model.eval()
-    states = []
-    started = time.perf_counter()
-    with torch.no_grad(), _autocast(device, bf16):
-        for i, ex in enumerate(examples):
-            seqs = {k: v.to(device) for k, v in collate([ex], pad_id).items()}
-            states.append(method.precompute(model, seqs))
-    log(f"precomputed frozen {method.name} state for {len(examples)} examples "
-        f"in {time.perf_counter() - started:.1f}s")
-    return states
-
-
-def _wrap_lora(model, cfg: TrainConfig, info):
-    from peft import LoraConfig, PeftModel, get_peft_model
-
-    if isinstance(model, PeftModel):
-        # a LoRA-learned model: keep training its adapter, so the checkpoints stay adapters over
-        # the same base model
-        for name, p in model.named_parameters():
-            p.requires_grad = "lora_" in name
-        return model
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
-                      target_modules="all-linear", task_type="CAUSAL_LM")
-    wrapped = get_peft_model(model, lora)
-    # the saved adapter must name a loadable base: the resolved dir (or the embedded alias)
-    wrapped.peft_config["default"].base_model_name_or_path = _base_name(info)
-    return wrapped
+def _half_dtype(precision: str):
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
 
 def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr,
           on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Run (or resume) training; returns the final run.json content. ``on_epoch`` gets each
-    epoch's run.json entry once it is saved (experiment tracking)."""
+    epoch's run.json entry once it is saved (experiment tracking; main process only)."""
+    from code_unlearn_bench.models.gguf import quiet_transformers
     from code_unlearn_bench.models.loading import load_model_and_tokenizer, resolve_model
-
-    from transformers.utils import logging as hf_logging
+    from code_unlearn_bench.unlearn.budget import check_budget
 
     cfg.validate()
-    # per-file load/save progress bars drown the per-epoch lines (and the one-line errors)
-    hf_logging.disable_progress_bar()
+    quiet_transformers()  # per-file load/save progress bars drown the per-epoch lines
     resolve_model(cfg.model)  # a missing model fails here, before any data is loaded
     cfg.hyperparameters = method.hyperparameters()
     out = Path(cfg.output_dir)
     run_path = out / "run.json"
+    acc, precision = dist.make_accelerator(cfg.device, cfg.precision, cfg.grad_accum)
+    main = acc.is_main_process
+    if not main:
+        log = lambda _msg: None  # noqa: E731 -- one voice: the main process reports
     previous = _previous_run(out)
 
     forget = load_forget_set(cfg.task, cfg.data, cfg.task_options, cfg.limit)  # data errors first
@@ -175,8 +149,13 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
         retain = load_retain_set(forget, cfg.retain_data)
         log(retain.summary())
 
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, tokenizer, info = load_model_and_tokenizer(cfg.model, dtype="float32", device=str(device))
+    # memory and disk verdicts before the weights are loaded (a 7B load alone takes minutes)
+    memory_plan = check_budget(cfg, method.name, acc, precision, out, log)
+    half = _half_dtype(precision)
+    # "bf16 weights where the method allows": a LoRA base is frozen, so it is kept in half
+    # precision; a full fine-tune keeps fp32 master weights (AdamW updates at lr 5e-6 vanish in bf16)
+    load_dtype = {torch.bfloat16: "bfloat16", torch.float16: "float16"}[half] if half and cfg.lora else "float32"
+    model, tokenizer, info = load_model_and_tokenizer(cfg.model, dtype=load_dtype, device="cpu")
     identity = {**cfg.identity(), "data_hash": forget.hash, "refusals_hash": refusals_hash,
                 "base_fingerprint": info.fingerprint, **({"retain_hash": retain.hash} if retain else {})}
     done = _epochs_done(previous, identity, out, cfg.epochs)
@@ -186,6 +165,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
             return previous
         log(f"resuming {out} after epoch {done}")
         previous["training"]["epochs"] = cfg.epochs
+    acc.wait_for_everyone()  # every rank has read run.json before the main one rewrites it
 
     from peft import PeftModel
 
@@ -194,50 +174,83 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
     examples = tokenise(forget, tokenizer, cfg.max_length, method.sequences, refusals, cfg.seed,
                         retain=retain.pairs if retain else None)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    bf16 = _use_bf16(cfg.precision, device)
     torch.manual_seed(cfg.seed)
 
     run = previous if previous is not None else {
-        "identity": identity, "method": method.name, "task": cfg.task, "base_model": _base_name(info),
+        "identity": identity, "method": method.name, "task": cfg.task, "base_model": prepare.base_name(info),
         "hyperparameters": method.hyperparameters(), "training": _training_settings(cfg),
         "data": {"task": cfg.task, "source": cfg.data, "options": forget.options, "limit": cfg.limit,
                  "hash": forget.hash, "n_examples": len(examples),
                  "n_answer_tokens": sum(len(e.seqs["forget"][0]) - max(e.seqs["forget"][1], 1) for e in examples)},
         "refusals": {"path": cfg.refusals or "builtin", "hash": refusals_hash} if refusals else None,
         "retain": retain.record() if retain else None,
-        "precision": "bf16-autocast" if bf16 else "fp32", "device": str(device),
+        "precision": _precision_label(precision, cfg.lora), "device": str(acc.device),
         "versions": _versions(), "status": "running", "epochs": [], "time_s": 0.0,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt.write_json_atomic(run_path, run)
+    run["distributed"] = {"strategy": dist.strategy_name(acc), "processes": acc.num_processes,
+                          "global_batch": cfg.batch_size * cfg.grad_accum * acc.num_processes}
+    run["memory_plan"] = memory_plan
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt.write_json_atomic(run_path, run)
+    acc.wait_for_everyone()
 
     try:
-        states = _frozen_states(run, out, done, method, model, examples, pad_id, device, bf16, log)
-        model = _prepare_model(model, cfg, info)
-        method.select_trainable(model)
+        model = prepare.prepare_model(model, cfg, info)
+        method.select_trainable(model)  # before the optimizer: RMU trains a few layers only
         if done:
-            ckpt.load_checkpoint_weights(model, ckpt.epoch_dir(out, done), cfg.lora)
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
+            ckpt.load_resume_weights(model, out, done, cfg.lora)
+        optimizer = prepare.make_optimizer(model, cfg)
+        model, optimizer = acc.prepare(model, optimizer)
         if done:
-            saved = out / "resume" / f"optimizer-{done:02d}.pt"
-            if not saved.is_file():
-                raise CubError(f"'{out}' lacks {saved.name}; cannot resume, use another --output-dir")
-            optimizer.load_state_dict(ckpt.load_torch(saved)["optimizer"])
+            ckpt.load_resume_optimizer(acc, optimizer, out, done)
+        states = prepare.frozen_states(run, out, done, method, model, examples, pad_id, acc, log)
+        probe = _memory_probe(cfg, acc, model, optimizer)
         for epoch in range(done + 1, cfg.epochs + 1):
-            _train_epoch(run, epoch, cfg, method, model, tokenizer, optimizer, examples, states, pad_id,
-                         device, bf16, info, forget.hash, out, log)
-            if on_epoch is not None:
+            with probe or nullcontext():
+                _train_epoch(run, epoch, cfg, method, model, tokenizer, optimizer, examples, states, pad_id,
+                             acc, precision, forget.hash, out, log)
+            if probe is not None:
+                run["peak_live_tensor_bytes"] = max(run.get("peak_live_tensor_bytes", 0), probe.peak)
+                if main:
+                    ckpt.write_json_atomic(run_path, run)
+            if on_epoch is not None and main:
                 on_epoch(run["epochs"][-1])
     except (torch.OutOfMemoryError, MemoryError):
         raise ModelError("out of memory while training; try --lora, --gradient-checkpointing, "
-                         "a smaller --max-length or --batch-size") from None
+                         "a smaller --max-length or --batch-size (see `cub unlearn --plan`)") from None
     run["status"] = "complete"
-    ckpt.write_json_atomic(run_path, run)
-    # the optimizer state is twice the trainable weights (56 GB for a 7B full fine-tune) and only
-    # serves a resume: drop it once the run is complete
-    for f in (out / "resume").glob("optimizer-*.pt"):
-        f.unlink()
+    if main:
+        ckpt.write_json_atomic(run_path, run)
+        # the optimizer state is twice the trainable weights (56 GB for a 7B full fine-tune) and
+        # only serves a resume: drop it once the run is complete
+        ckpt.drop_resume_state(out)
+        if cfg.merge and cfg.lora:
+            from code_unlearn_bench.unlearn.merge import merge_checkpoint
+
+            dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "float32")
+            run["merged"] = str(merge_checkpoint(ckpt.epoch_dir(out, cfg.epochs), out / "merged", dtype,
+                                                 cfg.max_shard_size))
+            ckpt.write_json_atomic(run_path, run)
+            log(f"merged LoRA weights -> {run['merged']}")
+    acc.wait_for_everyone()
     return run
+
+
+def _precision_label(precision: str, lora: bool) -> str:
+    if precision == "fp32":
+        return "fp32"
+    return f"{precision}-weights+fp32-adapters" if lora else f"{precision}-autocast+fp32-master"
+
+
+def _memory_probe(cfg, acc, model, optimizer):
+    if not cfg.measure_memory:
+        return None
+    from code_unlearn_bench.unlearn.memtrack import LiveTensorPeak, optimizer_tensors
+
+    probe = LiveTensorPeak(acc.device.type)
+    probe.track(list(model.parameters()) + list(model.buffers()) + optimizer_tensors(optimizer))
+    return probe
 
 
 def _previous_run(out: Path) -> dict | None:
@@ -266,94 +279,94 @@ def _epochs_done(previous: dict | None, identity: dict, out: Path, epochs: int) 
     return done
 
 
-def _frozen_states(run, out, done, method, model, examples, pad_id, device, bf16, log):
-    """The method's frozen per-example state: computed once from the model before training and
-    kept in resume/prepared.pt, so that a resumed run never recomputes it from a checkpoint."""
-    prepared = out / "resume" / "prepared.pt"
-    if prepared.is_file():
-        return ckpt.load_torch(prepared)["states"]
-    if done:
-        raise CubError(f"'{out}' lacks resume/prepared.pt; cannot resume, use another --output-dir")
-    t0 = time.perf_counter()
-    states = precompute(method, model, examples, pad_id, device, bf16, log)
-    run["precompute_time_s"] = round(time.perf_counter() - t0, 3)
-    if states is not None:
-        run["precomputed_bytes"] = sum(t.numel() * t.element_size() for s in states for t in s.values())
-    ckpt.save_torch_atomic({"states": states}, prepared)
-    ckpt.write_json_atomic(out / "run.json", run)
-    return states
-
-
-def _prepare_model(model, cfg: TrainConfig, info):
-    if cfg.gradient_checkpointing:
-        model.config.use_cache = False
-        # transformers 5 renamed it (the old name warns); 4.x only has the old name
-        if hasattr(model, "activation_checkpointing_enable"):
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if cfg.lora:
-        model = _wrap_lora(model, cfg, info)
-    else:
-        for p in model.parameters():  # a merged adapter model comes back with its base frozen
-            p.requires_grad = True
-    model.train()
-    return model
 
 
 def _train_epoch(run, epoch, cfg, method, model, tokenizer, optimizer, examples, states, pad_id,
-                 device, bf16, info, data_hash, out, log):
+                 acc, precision, data_hash, out, log):
     # the order depends only on (seed, epoch), so a resumed epoch sees what the lost one saw
     order = list(range(len(examples)))
     random.Random(cfg.seed * 100_003 + epoch).shuffle(order)
     torch.manual_seed(cfg.seed + epoch)
     micro = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
-    params = [p for p in model.parameters() if p.requires_grad]
+    world, rank = acc.num_processes, acc.process_index
+    engine = dist.uses_engine_accumulation(acc)
     losses = []
     started = time.perf_counter()
     model.train()
-    for g in range(0, len(micro), cfg.grad_accum):
-        group = micro[g:g + cfg.grad_accum]
-        n_group = sum(len(mb) for mb in group)  # a short last group is averaged over its own size
+    for start in range(0, len(micro), cfg.grad_accum * world):
+        mine, n_step = dist.step_plan(micro, start, cfg.grad_accum, rank, world,
+                                      pad_to=cfg.grad_accum if engine else None)
+        filler = next((mb for mb in mine if mb), micro[start])
         step_loss = 0.0
-        for mb in group:
-            seqs = {k: v.to(device) for k, v in collate([examples[i] for i in mb], pad_id).items()}
-            state = method.collate_state([states[i] for i in mb]) if states is not None else {}
-            with _autocast(device, bf16):
-                loss = method.loss(model, seqs, state)
-            (loss * (len(mb) / n_group)).backward()
-            step_loss += loss.item() * len(mb) / n_group
-        if cfg.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        for k, mb in enumerate(mine):
+            batch = mb or filler
+            # share of the step's examples x world: the mean over ranks is the global mean (a
+            # filler weighs 0); DeepSpeed divides by its accumulation count itself
+            weight = (len(mb) * world / n_step if mb else 0.0) * (cfg.grad_accum if engine else 1)
+            seqs = {name: v.to(acc.device) for name, v in collate([examples[i] for i in batch], pad_id).items()}
+            state = _move(method.collate_state([states[i] for i in batch]), acc.device) if states is not None else {}
+            with dist.sync_context(acc, model, k == len(mine) - 1), (acc.accumulate(model) if engine else nullcontext()):
+                with acc.autocast():
+                    loss = method.loss(model, seqs, state)
+                acc.backward(loss * weight)
+            if mb:
+                step_loss += loss.item() * len(mb) / n_step
+        if cfg.max_grad_norm and (acc.sync_gradients or not engine):
+            acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if world > 1:
+            step_loss = acc.reduce(torch.tensor(step_loss, dtype=torch.float64, device=acc.device), "sum").item()
         losses.append(ckpt.finite_or_none(step_loss))
     elapsed = time.perf_counter() - started
-    step = sum(e["steps"] for e in run["epochs"]) + len(losses)
-    meta = {"method": method.name, "epoch": epoch, "step": step, "task": cfg.task,
-            "base_model": run["base_model"],
-            "hyperparameters": {**method.hyperparameters(), **_training_settings(cfg)},
-            "data_hash": data_hash}
-    path = ckpt.save_checkpoint(model, tokenizer, out, epoch, meta)
-    ckpt.save_torch_atomic({"epoch": epoch, "optimizer": optimizer.state_dict()},
-                           out / "resume" / f"optimizer-{epoch:02d}.pt")
-    peak, kind = peak_memory(device)
+    path = _save_epoch(run, epoch, cfg, method, model, tokenizer, optimizer, acc, precision, data_hash, out, len(losses))
     run["epochs"].append({"epoch": epoch, "steps": len(losses), "losses": losses, "time_s": round(elapsed, 3),
                           "checkpoint": path.name})
     run["time_s"] = round(run["time_s"] + elapsed, 3)
+    peak, kind = peak_memory(acc.device)
     run["peak_memory_bytes"] = max(run.get("peak_memory_bytes", 0), peak)
     run["peak_memory_kind"] = kind
-    ckpt.write_json_atomic(out / "run.json", run)
-    # only now is epoch `epoch` the resume point; the older optimizer state is no longer needed
-    (out / "resume" / f"optimizer-{epoch - 1:02d}.pt").unlink(missing_ok=True)
+    if acc.is_main_process:
+        ckpt.write_json_atomic(out / "run.json", run)
+        # only now is epoch `epoch` the resume point; older resume state is no longer needed
+        ckpt.drop_resume_state(out, before=epoch)
+        ckpt.prune_epochs(out, ckpt.parse_save_epochs(cfg.save_epochs, cfg.epochs), epoch)
+    acc.wait_for_everyone()
     shown = [x for x in losses if x is not None]
     mean = sum(shown) / len(shown) if shown else math.nan
     log(f"epoch {epoch}/{cfg.epochs}: {len(losses)} steps, mean loss {mean:.4f}, {elapsed:.1f}s -> {path}")
 
 
+def _move(state: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in state.items()}
+
+
+def _save_epoch(run, epoch, cfg, method, model, tokenizer, optimizer, acc, precision, data_hash, out, n_steps) -> Path:
+    step = sum(e["steps"] for e in run["epochs"]) + n_steps
+    meta = {"method": method.name, "epoch": epoch, "step": step, "task": cfg.task, "base_model": run["base_model"],
+            "hyperparameters": {**method.hyperparameters(), **_training_settings(cfg)}, "data_hash": data_hash}
+    half = _half_dtype(precision)
+    gathered = dist.full_state_dict(acc, model)  # every rank takes part in gathering FSDP shards
+    path = ckpt.epoch_dir(out, epoch)
+    if acc.is_main_process:
+        unwrapped = acc.unwrap_model(model)
+        # checkpoints in the training dtype (bf16 on GPU); adapters stay fp32 (they are small)
+        save_dtype = half if half is not None and not cfg.lora else None
+        path = ckpt.save_checkpoint(unwrapped, tokenizer, out, epoch, meta, state_dict=gathered,
+                                    dtype=save_dtype, max_shard_size=cfg.max_shard_size)
+        if save_dtype is not None and not dist.is_sharded(acc):  # exact resume needs the fp32 master weights
+            ckpt.save_master(unwrapped, out / "resume" / f"weights-{epoch:02d}", cfg.max_shard_size)
+        if not dist.is_sharded(acc):
+            ckpt.save_torch_atomic({"epoch": epoch, "optimizer": optimizer.state_dict()},
+                                   out / "resume" / f"optimizer-{epoch:02d}.pt")
+    if dist.is_sharded(acc):
+        acc.save_state(str(out / "resume" / f"state-{epoch:02d}"))
+    return path
+
+
 def _training_settings(cfg: TrainConfig) -> dict[str, Any]:
     keep = ("epochs", "lr", "grad_accum", "batch_size", "max_length", "seed", "lora", "precision",
-            "max_grad_norm", "gradient_checkpointing")
+            "max_grad_norm", "gradient_checkpointing", "optimizer")
     out = {k: getattr(cfg, k) for k in keep}
     if cfg.lora:
         out.update(lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha)

@@ -1,0 +1,73 @@
+"""`cub reproduce` at scale without running it: the paper presets' settings, --dry-run, the
+forget-set requirement, and the multi-task / multi-seed summary."""
+
+from pathlib import Path
+
+from code_unlearn_bench.reproduce import PRESETS
+from code_unlearn_bench.reproduce_multi import summarise, variants
+
+CODELLAMA = Path(__file__).resolve().parent.parent / "fixtures" / "model_configs" / "codellama-7b"
+
+
+def test_paper_preset_carries_the_paper_settings_with_their_sources():
+    p = PRESETS["paper"]
+    assert p.unlearn["lr"] == 5e-6 and p.unlearn["grad_accum"] == 32 and p.unlearn["epochs"] == 10
+    assert p.unlearn["max-length"] == 1024 and p.unlearn["seed"] == 42
+    assert p.method_flags["prod"] == {"p": 0.8, "alpha": 0.0} and p.method_flags["npo"]["beta"] == 0.1
+    assert "max-new-tokens" not in p.eval_flags  # HumanEval keeps its spec's 300 new tokens
+    assert p.utility_options["humaneval"]["prompt_format"] == "raw"
+    assert {"prod.p", "prod.alpha", "npo.beta", "dpo.beta", "unlearn", "humaneval"} <= set(p.sources)
+    assert p.tasks == ("copyright", "insecure", "deprecated")
+    assert PRESETS["paper-lora"].unlearn["lora"] is True and PRESETS["cpu-demo-all"].tasks == p.tasks
+
+
+def test_paper_needs_the_100_file_forget_set(cub, tmp_path):
+    code, _, err = cub("reproduce", "--preset", "paper", "--model", CODELLAMA, "--output-dir", tmp_path, "--dry-run")
+    assert code == 2 and "--data" in err and "forget_100.jsonl" in err and len(err.strip().splitlines()) == 1
+
+
+def test_dry_run_prints_steps_memory_gpu_hours_and_disk(cub, tmp_path):
+    code, out, _ = cub("reproduce", "--preset", "paper", "--model", CODELLAMA, "--output-dir", tmp_path,
+                       "--data", "forget_100.jsonl", "--dry-run", "--gpus", "0,1,2,3", "--gpu-memory", "80",
+                       "--seeds", "2", "--tasks", "copyright,insecure")
+    assert code == 0, out
+    assert "4 pipeline(s)" in out and "[insecure, seed 43]" in out and "unlearn/prod" in out
+    assert "fits" in out and "GPU-h" in out and "total: ~" in out and "disk ~" in out
+    assert "prod.p: Ablation Study" in out and "'lr': 5e-06" in out
+    assert not any(tmp_path.iterdir())  # nothing ran
+    code, out, _ = cub("reproduce", "--preset", "paper", "--model", CODELLAMA, "--output-dir", tmp_path,
+                       "--data", "x.jsonl", "--dry-run", "--gpu-memory", "80", "--tasks", "copyright")
+    assert code == 0 and "does NOT fit" in out and "--lora" in out  # one 80 GB GPU, full fine-tune
+
+
+def test_variants_and_the_seed_summary():
+    runs = variants(PRESETS["cpu-demo-all"], ("copyright", "insecure"), 2)
+    assert [(t, s) for t, s, _ in runs] == [("copyright", 42), ("copyright", 43), ("insecure", 42), ("insecure", 43)]
+    assert runs[1][2].unlearn["seed"] == 43 and runs[2][2].forget_task == "insecure"
+    assert runs[2][2].forget_options == {}  # copyright's max_chars does not leak into other tasks
+    rows = {"copyright": {42: {"ga": 0.1, "prod": 0.5}, 43: {"ga": 0.3, "prod": 0.7}},
+            "insecure": {42: {"ga": 0.6, "prod": 0.5}, 43: {"ga": 0.2, "prod": 0.9}}}
+    s = summarise(rows)
+    assert s["copyright"]["methods"]["prod"]["mean"] == 0.6
+    assert abs(s["copyright"]["methods"]["prod"]["spread"] - 0.1) < 1e-12
+    assert s["copyright"]["order_holds"] and s["copyright"]["best"] == ["prod"]
+    assert not s["insecure"]["order_holds"] and not s["insecure"]["best_holds"]
+
+
+def _whoami(tag):
+    import os
+
+    return tag, os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+
+def test_fan_out_runs_each_job_in_a_fresh_child_pinned_to_its_gpu():
+    import os
+
+    from code_unlearn_bench.reproduce_parallel import fan_out
+
+    results = {}
+    fan_out([(f"job{i}", _whoami, (i,)) for i in range(4)], ("3", "5"), lambda k, v: results.update({k: v}))
+    assert sorted(results) == ["job0", "job1", "job2", "job3"]
+    pids = {pid for _, pid, _ in results.values()}
+    assert os.getpid() not in pids and len(pids) == 4  # a new process per job: engines torn down
+    assert {gpu for _, _, gpu in results.values()} == {"3", "5"}

@@ -1,0 +1,97 @@
+"""The distributed helpers against fakes that record calls (FSDP / DeepSpeed need GPUs; the
+DDP path itself runs for real in test_distributed.py), and the launcher's command line."""
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+from accelerate.utils import DistributedType
+
+from code_unlearn_bench.unlearn import distributed as dist
+
+
+def test_step_plan_splits_a_global_step_over_ranks_and_pads_short_steps():
+    micro = [[i] for i in range(7)]  # 7 examples, batch 1
+    # global step = accum 2 x 2 ranks = 4 micro-batches; rank r takes r, r + 2
+    assert dist.step_plan(micro, 0, 2, 0, 2) == ([[0], [2]], 4)
+    assert dist.step_plan(micro, 0, 2, 1, 2) == ([[1], [3]], 4)
+    # the short last step (3 examples): rank 1 runs a zero-weight filler to keep collectives in step
+    assert dist.step_plan(micro, 4, 2, 0, 2) == ([[4], [6]], 3)
+    assert dist.step_plan(micro, 4, 2, 1, 2) == ([[5], None], 3)
+    # one process: the single-process loop's own groups
+    assert dist.step_plan(micro, 4, 4, 0, 1) == ([[4], [5], [6]], 3)
+    # DeepSpeed: every step has exactly accum micro-batches per rank
+    assert dist.step_plan(micro, 4, 4, 0, 1, pad_to=4) == ([[4], [5], [6], None], 3)
+    # the weights (share of the step x world) of all ranks average to the single-process mean
+    for start in (0, 4):
+        shares = [len(mb) * 2 / n for r in (0, 1) for mbs, n in [dist.step_plan(micro, start, 2, r, 2)]
+                  for mb in mbs if mb]
+        assert sum(shares) / 2 == pytest.approx(1.0)
+
+
+def _acc(kind, **state):
+    calls = []
+    acc = SimpleNamespace(distributed_type=kind, num_processes=4, state=SimpleNamespace(**state), calls=calls,
+                          no_sync=lambda model: calls.append(("no_sync", model)) or "NO_SYNC",
+                          get_state_dict=lambda model: calls.append(("get_state_dict", model)) or {"w": 1},
+                          is_main_process=True)
+    return acc
+
+
+def test_strategy_names_from_accelerate_state():
+    assert dist.strategy_name(_acc(DistributedType.MULTI_GPU)) == "ddp"
+    fsdp = SimpleNamespace(cpu_offload=SimpleNamespace(offload_params=False))
+    assert dist.strategy_name(_acc(DistributedType.FSDP, fsdp_plugin=fsdp)) == "fsdp"
+    fsdp.cpu_offload.offload_params = True
+    assert dist.strategy_name(_acc(DistributedType.FSDP, fsdp_plugin=fsdp)) == "fsdp-offload"
+    ds = SimpleNamespace(deepspeed_config={"zero_optimization": {"stage": 3, "offload_optimizer": {"device": "cpu"}}})
+    assert dist.strategy_name(_acc(DistributedType.DEEPSPEED, deepspeed_plugin=ds)) == "zero3-offload"
+    ds.deepspeed_config = {"zero_optimization": {"stage": 2}}
+    assert dist.strategy_name(_acc(DistributedType.DEEPSPEED, deepspeed_plugin=ds)) == "zero2"
+    assert dist.uses_engine_accumulation(_acc(DistributedType.DEEPSPEED)) is True
+
+
+def test_gradient_sync_and_state_gathering_per_engine():
+    ddp = _acc(DistributedType.MULTI_CPU)
+    assert dist.sync_context(ddp, "m", last=False) == "NO_SYNC"  # all-reduce once per step
+    assert not isinstance(dist.sync_context(ddp, "m", last=True), str)
+    fsdp = _acc(DistributedType.FSDP)
+    assert not isinstance(dist.sync_context(fsdp, "m", last=False), str)  # no unsharded grads
+    assert dist.full_state_dict(fsdp, "m") == {"w": 1} and fsdp.calls == [("get_state_dict", "m")]
+    assert dist.full_state_dict(ddp, "m") is None  # the unwrapped model saves itself
+    assert dist.is_sharded(_acc(DistributedType.DEEPSPEED)) and not dist.is_sharded(ddp)
+
+
+def test_num_processes_relaunches_the_same_command_under_accelerate(cub, monkeypatch, tmp_path):
+    import subprocess
+
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    config = "configs/accelerate/fsdp.yaml"
+    code, _, _ = cub("unlearn", "--model", "m", "--method", "prod", "--output-dir", tmp_path / "o", "--lora",
+                     "--num-processes", "4", "--accelerate-config", config)
+    assert code == 0
+    (cmd,) = calls
+    assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert cmd[cmd.index("--num_processes") + 1] == "4" and cmd[cmd.index("--config_file") + 1] == config
+    forwarded = cmd[cmd.index("code_unlearn_bench") + 1:]
+    assert forwarded[:2] == ["unlearn", "--model"] and "--lora" in forwarded
+    assert "--num-processes" not in forwarded and "--accelerate-config" not in forwarded
+    assert "--main_process_port" in cmd
+    code, _, err = cub("unlearn", "--model", "m", "--method", "prod", "--output-dir", tmp_path / "o",
+                       "--num-processes", "2", "--accelerate-config", tmp_path / "missing.yaml")
+    assert code == 2 and "does not exist" in err
+
+
+def test_shipped_accelerate_configs_parse():
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
+    kinds = {p.stem: yaml.safe_load(p.read_text())["distributed_type"] for p in root.glob("*.yaml")}
+    assert kinds == {"ddp": "MULTI_GPU", "fsdp": "FSDP", "fsdp-offload": "FSDP", "zero2": "DEEPSPEED",
+                     "zero3": "DEEPSPEED"}
+    # --plan reads the strategy a config file will run
+    assert {p.stem: dist.strategy_from_config_file(str(p)) for p in root.glob("*.yaml")} == {
+        "ddp": "ddp", "fsdp": "fsdp", "fsdp-offload": "fsdp-offload", "zero2": "zero2", "zero3": "zero3"}
