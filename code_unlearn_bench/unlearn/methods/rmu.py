@@ -56,7 +56,13 @@ def rmu_loss(forget_act: torch.Tensor, control: torch.Tensor, retain_act: torch.
     return forget_term + alpha * F.mse_loss(retain_act.float(), frozen_retain_act.to(retain_act.device))
 
 
+def _unwrapped(model):
+    """The model inside a DDP/FSDP wrapper (accelerate's prepare): the config and layers live there."""
+    return getattr(model, "module", model)
+
+
 def decoder_layers(model) -> torch.nn.ModuleList:
+    model = _unwrapped(model)
     n = model.config.num_hidden_layers
     for module in model.modules():
         if isinstance(module, torch.nn.ModuleList) and len(module) == n:
@@ -99,7 +105,7 @@ class RMU(Method):
                 raise CubError(f"--rmu-layer must be 'auto' or a layer index (got {layer!r})") from None
 
     def layer(self, model) -> int:
-        n = model.config.num_hidden_layers
+        n = _unwrapped(model).config.num_hidden_layers
         layer = n * 7 // 32 if self.hp["layer"] == "auto" else self.hp["layer"]
         if not 0 <= layer < n:
             raise CubError(f"--rmu-layer {layer} is outside the model's layers 0..{n - 1}")
