@@ -83,10 +83,35 @@ def attack_step(attack: str, config: EvalConfig, settings: Any, eligibility: "El
         ui.close()
 
 
+_RELEASED_NOTE = ("The weights of this checkpoint were deleted by `cub reproduce` once every unlearning run "
+                  "had started from it and it had been evaluated (rerun with --keep-learn-checkpoint to "
+                  "keep them). Its config, tokenizer and cub_checkpoint.json remain.\n")
+
+
+def release_weights(out: Path) -> dict[str, Any]:
+    """Delete the weight files of every epoch under ``out`` (and any resume state), keeping the
+    metadata and a note: the learned model of a 7B run is ~13-27 GB that nothing reads again."""
+    import shutil
+
+    freed = 0
+    for epoch in sorted(out.glob("epoch-*")):
+        for f in [*epoch.glob("*.safetensors"), *epoch.glob("*.bin"), *epoch.glob("*.safetensors.index.json")]:
+            freed += f.stat().st_size
+            f.unlink()
+        atomic_write_text(epoch / "WEIGHTS_DELETED.md", _RELEASED_NOTE)
+    if (out / "resume").is_dir():
+        freed += sum(f.stat().st_size for f in (out / "resume").rglob("*") if f.is_file())
+        shutil.rmtree(out / "resume")
+    return {"freed_bytes": freed}
+
+
 class Pipeline:
     def __init__(self, preset: Preset, work_dir: str | Path, log: Callable[[str], None] = print,
-                 quiet: bool = True, tracker=None, gpus: tuple[str, ...] | None = None):
+                 quiet: bool = True, tracker=None, gpus: tuple[str, ...] | None = None,
+                 keep_learned: bool = False):
         from code_unlearn_bench.tracking import NoTracker
+
+        self.keep_learned = keep_learned  # not part of the preset: a resume may change it
 
         self.tracker = tracker or NoTracker()
         self.p = preset
@@ -206,6 +231,9 @@ class Pipeline:
             self._evaluate_in_children(evals)
         for key, model, name, group in evals:
             self._step(key, lambda model=model, name=name, group=group: self.evaluate(model, name, group=group))
+        if not (self.p.skip_learn or self.keep_learned):
+            # every unlearning run started from it and it is evaluated: nothing reads it again
+            self._step("release/learned", lambda: release_weights(self.root / "learned"))
         self._step("attack", lambda: self.attack(checkpoints, base))
         ranking = self._step("rank", self.rank)
         self._step("leaderboard", self.leaderboard)
