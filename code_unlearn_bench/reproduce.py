@@ -58,6 +58,13 @@ def train_step(config: "TrainConfig", method: "Method", on_epoch: Callable[[dict
     return [str(p) for p in sorted(Path(config.output_dir).glob("epoch-*"))]
 
 
+def unlearn_step(config: "TrainConfig", method: str, flags: dict[str, Any]) -> list[str]:
+    """`cub unlearn` of one method by name (picklable: a child process builds the method itself)."""
+    from code_unlearn_bench.unlearn.methods import get_method
+
+    return train_step(config, get_method(method)(**flags))
+
+
 def evaluate_step(config: EvalConfig) -> str:
     """`cub evaluate`: the run dir."""
     from code_unlearn_bench.evaluation import evaluate
@@ -195,6 +202,21 @@ class Pipeline:
         return train_step(self.train_config(learned, self.root / "unlearn" / method, m.name, self.p.unlearn), m,
                           self._epoch_logger(method))
 
+    def _unlearn_in_children(self, learned: str) -> None:
+        """The methods' unlearning runs not done yet, each in a child process pinned to one of the
+        GPUs: independent runs from the same learned model, side by side."""
+        from code_unlearn_bench.reproduce_parallel import fan_out
+        from code_unlearn_bench.unlearn.methods import get_method
+
+        jobs = []
+        for method in self.p.methods:
+            if f"unlearn/{method}" not in self.state["done"]:
+                flags = dict(self.p.method_flags.get(method, {}))
+                name = get_method(method)(**flags).name
+                config = self.train_config(learned, self.root / "unlearn" / method, name, self.p.unlearn)
+                jobs.append((f"unlearn/{method}", unlearn_step, (config, method, flags)))
+        fan_out(jobs, self.gpus, self._child_done)
+
     def _epoch_logger(self, name: str) -> Callable[[dict], None]:
         return lambda entry: self.tracker.log_epoch(entry, prefix=f"{name}/")
 
@@ -223,6 +245,8 @@ class Pipeline:
         self._load_state()
         base = self._step("base_model", self.base_model)
         learned = base if self.p.skip_learn else self._step("learn", lambda: self.learn(base))
+        if self.gpus:
+            self._unlearn_in_children(learned)
         checkpoints = {m: self._step(f"unlearn/{m}", lambda m=m: self.unlearn(m, learned)) for m in self.p.methods}
         evals = [("evaluate/original", base, "original", "eval-base"), ("evaluate/learned", learned, "learned", "eval")]
         evals += [(f"evaluate/{m}-{Path(ck).name}", ck, f"{m}-{Path(ck).name}", "eval")
@@ -246,13 +270,17 @@ class Pipeline:
 
         jobs = [(key, evaluate_step, (self.eval_config(model, self.root / group / name),))
                 for key, model, name, group in evals if key not in self.state["done"]]
+        fan_out(jobs, self.gpus, self._child_done)
 
-        def done(key: str, value: Any) -> None:
-            self.log(f"[reproduce] {key} done")
-            self.state["done"][key] = value
-            self._save_state()
-
-        fan_out(jobs, self.gpus, done)
+    def _child_done(self, key: str, value: Any) -> None:
+        """A step finished in a child process: mark it (and log a training run's epochs)."""
+        self.log(f"[reproduce] {key} done")
+        if key.startswith("unlearn/") and value:
+            run = json.loads((Path(value[0]).parent / "run.json").read_text())
+            for entry in run["epochs"]:
+                self._epoch_logger(key.split("/", 1)[1])(entry)
+        self.state["done"][key] = value
+        self._save_state()
 
     def rank(self) -> dict[str, Any]:
         """PDR tables and the trade-off plot, with the attacks' robustness columns."""

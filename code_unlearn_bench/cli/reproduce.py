@@ -24,8 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                         "PDR as mean and spread, and whether the order holds")
     p.add_argument("--dry-run", action="store_true",
                    help="print the step plan, the training runs' memory plan, GPU-hours and disk; run nothing")
-    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1,2,3: evaluations run side by side, one child "
-                                               "process per GPU; --dry-run plans for that many")
+    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1,2,3: the methods' unlearning runs, then the "
+                                               "evaluations, side by side, one child process per GPU; --dry-run "
+                                               "plans for that many")
     p.add_argument("--keep-learn-checkpoint", action="store_true",
                    help="keep the learned model's weights (default: deleted once every unlearning run has started "
                         "from it and it is evaluated; ~13-27 GB at 7B)")

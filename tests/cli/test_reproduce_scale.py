@@ -1,6 +1,7 @@
 """`cub reproduce` at scale without running it: the paper presets' settings, --dry-run, the
 forget-set requirement, and the multi-task / multi-seed summary."""
 
+import json
 import re
 from pathlib import Path
 
@@ -109,3 +110,31 @@ def test_release_weights_keeps_the_metadata(tmp_path):
     assert release_weights(tmp_path / "learned") == {"freed_bytes": 165}
     assert sorted(p.name for p in epoch.iterdir()) == ["WEIGHTS_DELETED.md", "config.json", "cub_checkpoint.json"]
     assert not (tmp_path / "learned" / "resume").exists()
+
+
+def test_unlearning_runs_fan_out_to_children_and_are_marked(tmp_path, tiny_model_dir):
+    """With --gpus the methods' unlearning runs go through the same fan-out as the evaluations
+    (its GPU pinning: test_fan_out_...); their epochs reach the tracker from run.json."""
+    from dataclasses import replace
+
+    from code_unlearn_bench.reproduce import Pipeline
+
+    class Recorder:
+        def __init__(self):
+            self.epochs = []
+
+        def log_epoch(self, entry, prefix):
+            self.epochs.append((prefix, entry["epoch"]))
+
+    tracker = Recorder()
+    pipe = Pipeline(replace(PRESETS["test"], methods=("ga", "prod")), tmp_path, log=lambda _: None,
+                    tracker=tracker, gpus=("3", "5"))
+    pipe._load_state()
+    pipe._unlearn_in_children(str(tiny_model_dir))
+    done = pipe.state["done"]
+    for m in ("ga", "prod"):
+        assert done[f"unlearn/{m}"] == [str(tmp_path / "unlearn" / m / f"epoch-0{e}") for e in (1, 2)]
+        assert Path(done[f"unlearn/{m}"][-1], "cub_checkpoint.json").exists()
+    assert sorted(tracker.epochs) == [("ga/", 1), ("ga/", 2), ("prod/", 1), ("prod/", 2)]
+    assert json.loads((tmp_path / "state.json").read_text())["done"] == done  # marked as each finished
+    pipe._unlearn_in_children(str(tiny_model_dir))  # nothing left to run
