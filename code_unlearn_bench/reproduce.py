@@ -119,7 +119,6 @@ class Pipeline:
         from code_unlearn_bench.tracking import NoTracker
 
         self.keep_learned = keep_learned  # not part of the preset: a resume may change it
-
         self.tracker = tracker or NoTracker()
         self.p = preset
         self.gpus = gpus
