@@ -58,6 +58,13 @@ def train_step(config: "TrainConfig", method: "Method", on_epoch: Callable[[dict
     return [str(p) for p in sorted(Path(config.output_dir).glob("epoch-*"))]
 
 
+def unlearn_step(config: "TrainConfig", method: str, flags: dict[str, Any]) -> list[str]:
+    """`cub unlearn` of one method by name (picklable: a child process builds the method itself)."""
+    from code_unlearn_bench.unlearn.methods import get_method
+
+    return train_step(config, get_method(method)(**flags))
+
+
 def evaluate_step(config: EvalConfig) -> str:
     """`cub evaluate`: the run dir."""
     from code_unlearn_bench.evaluation import evaluate
@@ -83,11 +90,35 @@ def attack_step(attack: str, config: EvalConfig, settings: Any, eligibility: "El
         ui.close()
 
 
+_RELEASED_NOTE = ("The weights of this checkpoint were deleted by `cub reproduce` once every unlearning run "
+                  "had started from it and it had been evaluated (rerun with --keep-learn-checkpoint to "
+                  "keep them). Its config, tokenizer and cub_checkpoint.json remain.\n")
+
+
+def release_weights(out: Path) -> dict[str, Any]:
+    """Delete the weight files of every epoch under ``out`` (and any resume state), keeping the
+    metadata and a note: the learned model of a 7B run is ~13-27 GB that nothing reads again."""
+    import shutil
+
+    freed = 0
+    for epoch in sorted(out.glob("epoch-*")):
+        for f in [*epoch.glob("*.safetensors"), *epoch.glob("*.bin"), *epoch.glob("*.safetensors.index.json")]:
+            freed += f.stat().st_size
+            f.unlink()
+        atomic_write_text(epoch / "WEIGHTS_DELETED.md", _RELEASED_NOTE)
+    if (out / "resume").is_dir():
+        freed += sum(f.stat().st_size for f in (out / "resume").rglob("*") if f.is_file())
+        shutil.rmtree(out / "resume")
+    return {"freed_bytes": freed}
+
+
 class Pipeline:
     def __init__(self, preset: Preset, work_dir: str | Path, log: Callable[[str], None] = print,
-                 quiet: bool = True, tracker=None, gpus: tuple[str, ...] | None = None):
+                 quiet: bool = True, tracker=None, gpus: tuple[str, ...] | None = None,
+                 keep_learned: bool = False):
         from code_unlearn_bench.tracking import NoTracker
 
+        self.keep_learned = keep_learned  # not part of the preset: a resume may change it
         self.tracker = tracker or NoTracker()
         self.p = preset
         self.gpus = gpus
@@ -170,6 +201,21 @@ class Pipeline:
         return train_step(self.train_config(learned, self.root / "unlearn" / method, m.name, self.p.unlearn), m,
                           self._epoch_logger(method))
 
+    def _unlearn_in_children(self, learned: str) -> None:
+        """The methods' unlearning runs not done yet, each in a child process pinned to one of the
+        GPUs: independent runs from the same learned model, side by side."""
+        from code_unlearn_bench.reproduce_parallel import fan_out
+        from code_unlearn_bench.unlearn.methods import get_method
+
+        jobs = []
+        for method in self.p.methods:
+            if f"unlearn/{method}" not in self.state["done"]:
+                flags = dict(self.p.method_flags.get(method, {}))
+                name = get_method(method)(**flags).name
+                config = self.train_config(learned, self.root / "unlearn" / method, name, self.p.unlearn)
+                jobs.append((f"unlearn/{method}", unlearn_step, (config, method, flags)))
+        fan_out(jobs, self.gpus, self._child_done)
+
     def _epoch_logger(self, name: str) -> Callable[[dict], None]:
         return lambda entry: self.tracker.log_epoch(entry, prefix=f"{name}/")
 
@@ -198,6 +244,8 @@ class Pipeline:
         self._load_state()
         base = self._step("base_model", self.base_model)
         learned = base if self.p.skip_learn else self._step("learn", lambda: self.learn(base))
+        if self.gpus:
+            self._unlearn_in_children(learned)
         checkpoints = {m: self._step(f"unlearn/{m}", lambda m=m: self.unlearn(m, learned)) for m in self.p.methods}
         evals = [("evaluate/original", base, "original", "eval-base"), ("evaluate/learned", learned, "learned", "eval")]
         evals += [(f"evaluate/{m}-{Path(ck).name}", ck, f"{m}-{Path(ck).name}", "eval")
@@ -206,6 +254,9 @@ class Pipeline:
             self._evaluate_in_children(evals)
         for key, model, name, group in evals:
             self._step(key, lambda model=model, name=name, group=group: self.evaluate(model, name, group=group))
+        if not (self.p.skip_learn or self.keep_learned):
+            # every unlearning run started from it and it is evaluated: nothing reads it again
+            self._step("release/learned", lambda: release_weights(self.root / "learned"))
         self._step("attack", lambda: self.attack(checkpoints, base))
         ranking = self._step("rank", self.rank)
         self._step("leaderboard", self.leaderboard)
@@ -218,13 +269,17 @@ class Pipeline:
 
         jobs = [(key, evaluate_step, (self.eval_config(model, self.root / group / name),))
                 for key, model, name, group in evals if key not in self.state["done"]]
+        fan_out(jobs, self.gpus, self._child_done)
 
-        def done(key: str, value: Any) -> None:
-            self.log(f"[reproduce] {key} done")
-            self.state["done"][key] = value
-            self._save_state()
-
-        fan_out(jobs, self.gpus, done)
+    def _child_done(self, key: str, value: Any) -> None:
+        """A step finished in a child process: mark it (and log a training run's epochs)."""
+        self.log(f"[reproduce] {key} done")
+        if key.startswith("unlearn/") and value:
+            run = json.loads((Path(value[0]).parent / "run.json").read_text())
+            for entry in run["epochs"]:
+                self._epoch_logger(key.split("/", 1)[1])(entry)
+        self.state["done"][key] = value
+        self._save_state()
 
     def rank(self) -> dict[str, Any]:
         """PDR tables and the trade-off plot, with the attacks' robustness columns."""

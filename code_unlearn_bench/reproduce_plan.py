@@ -34,8 +34,9 @@ def _n_forget(preset) -> int:
 
 
 def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strategy: str | None,
-            tflops: float = 312.0, mfu: float = 0.35, gen_tokens_s: float = 1500.0) -> str:
+            tflops: float = 312.0, mfu: float = 0.35, gen_tokens_s: float = 1500.0, keep_learned: bool = False) -> str:
     from code_unlearn_bench.unlearn.budget import disk_plan, make_request
+    from code_unlearn_bench.unlearn.checkpoint import parse_save_epochs
     from code_unlearn_bench.unlearn.planner import GiB, human_bytes, plan
     from code_unlearn_bench.unlearn.shapes import load_shape
 
@@ -49,7 +50,7 @@ def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strateg
     lines += [f"  setting {k}: {v}" for k, v in preset.sources.items()]
     lines += [f"  learn {preset.learn}", f"  unlearn {preset.unlearn}, per method {preset.method_flags}",
               f"  evaluate {preset.eval_flags}, utility {preset.utility_tasks} {preset.utility_options}"]
-    total_h, total_disk = 0.0, 0
+    total_h, total_disk, peak_disk = 0.0, 0, 0
     for task, seed, p in variants:
         n = _n_forget(p)
         lines.append(f"\n[{task}, seed {seed}] forget set: {n} samples; methods {', '.join(p.methods)}")
@@ -57,14 +58,19 @@ def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strateg
         n_ckpt = sum(int(p.unlearn.get("epochs", 10)) for _ in p.methods)
         steps += [f"evaluate/{n_ckpt} unlearned checkpoints", "attack (prefix injection)", "rank", "leaderboard", "report"]
         lines.append("  steps: " + " -> ".join(steps))
-        hours = 0.0
+        hours, learned_kept, pipeline_kept, pipeline_peak = 0.0, 0, 0, 0
         for label, settings, methods in (("learn", p.learn, ["learn"]), ("unlearn", p.unlearn, list(p.methods))):
             for method in methods:
                 cfg = _train_config(p, settings, method, preset.model)
                 precision = "fp32" if cfg.precision == "fp32" else "bf16"
                 mem = plan(shape, make_request(cfg, method, precision, strategy, gpus, "cuda", budget))
                 disk = disk_plan(cfg, shape, precision, strategy.startswith(("fsdp", "zero")))
-                total_disk += disk["checkpoints"]
+                # "checkpoints" counts one more being written; what stays is n of the n + 1
+                n_keep = len(parse_save_epochs(cfg.save_epochs, cfg.epochs))
+                kept = disk["checkpoints"] * n_keep // (n_keep + 1)
+                pipeline_peak += disk["checkpoints"]
+                pipeline_kept += kept
+                learned_kept += kept if label == "learn" else 0
                 tokens = n * cfg.max_length * cfg.epochs * (2 if method in _TWO_SEQUENCES else 1)
                 per_token = (4 if cfg.lora else 6) + (2 if cfg.gradient_checkpointing else 0)
                 flops = per_token * shape.n_params * tokens + (2 * shape.n_params * n * cfg.max_length
@@ -81,9 +87,15 @@ def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strateg
         hours += eval_h
         lines.append(f"  evaluate: {evals} passes x ~{gen / 1e3:.0f}k generated tokens: ~{eval_h:.2f} GPU-h")
         total_h += hours
+        # pipelines run one after another: the peak is this one's checkpoints on top of what the
+        # earlier ones kept (their learned weights are deleted unless --keep-learn-checkpoint)
+        peak_disk = max(peak_disk, total_disk + pipeline_peak)
+        total_disk += pipeline_kept - (0 if keep_learned or p.skip_learn else learned_kept)
     lines.append(f"\ntotal: ~{total_h:.1f} GPU-hours (at {mfu:.0%} of {tflops:.0f} TFLOP/s for training, "
-                 f"{gen_tokens_s:.0f} tokens/s for generation); disk ~{human_bytes(total_disk)} of checkpoints "
-                 f"(learn keeps its last epoch; unlearn every epoch: the paper evaluates each)")
+                 f"{gen_tokens_s:.0f} tokens/s for generation); disk ~{human_bytes(peak_disk)} of checkpoints "
+                 f"at the peak, {human_bytes(total_disk)} kept at the end (learn keeps its last epoch, "
+                 + ("kept: --keep-learn-checkpoint" if keep_learned else "deleted once unlearned from and evaluated")
+                 + "; unlearn every epoch: the paper evaluates each)")
     return "\n".join(lines)
 
 

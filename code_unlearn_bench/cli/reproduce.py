@@ -24,8 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                         "PDR as mean and spread, and whether the order holds")
     p.add_argument("--dry-run", action="store_true",
                    help="print the step plan, the training runs' memory plan, GPU-hours and disk; run nothing")
-    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1,2,3: evaluations run side by side, one child "
-                                               "process per GPU; --dry-run plans for that many")
+    p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1,2,3: the methods' unlearning runs, then the "
+                                               "evaluations, side by side, one child process per GPU; --dry-run "
+                                               "plans for that many")
+    p.add_argument("--keep-learn-checkpoint", action="store_true",
+                   help="keep the learned model's weights (default: deleted once every unlearning run has started "
+                        "from it and it is evaluated; ~13-27 GB at 7B)")
     p.add_argument("--gpu-memory", type=float, default=None, metavar="GIB", help="memory per GPU (--dry-run)")
     p.add_argument("--strategy", default=None, help="single, ddp, fsdp, ... (--dry-run; default fsdp with > 1 GPU)")
 
@@ -64,13 +68,17 @@ def run(args: argparse.Namespace) -> int:
     runs = variants(preset, tasks, args.seeds)
     gpus = tuple(g.strip() for g in args.gpus.split(",") if g.strip()) if args.gpus else None
     if args.dry_run:
-        print(dry_run(preset, runs, len(gpus or ("0",)), args.gpu_memory, args.strategy))
+        print(dry_run(preset, runs, len(gpus or ("0",)), args.gpu_memory, args.strategy,
+                      keep_learned=args.keep_learn_checkpoint))
         return 0
     if len(runs) == 1 and tasks == (preset.forget_task,):  # the single-pipeline layout, as before
         config = {"preset": asdict(runs[0][2]), "output_dir": args.output_dir}
         with tracking.session(args, "reproduce", config) as tracker:
-            result = Pipeline(runs[0][2], args.output_dir, quiet=not args.verbose, tracker=tracker, gpus=gpus).run()
+            result = Pipeline(runs[0][2], args.output_dir, quiet=not args.verbose, tracker=tracker, gpus=gpus,
+                              keep_learned=args.keep_learn_checkpoint).run()
         print(f"report: {result['report']}")
         return 0
-    print(f"summary: {run_all(preset, Path(args.output_dir), tasks, args.seeds, not args.verbose, gpus=gpus)}")
+    summary = run_all(preset, Path(args.output_dir), tasks, args.seeds, not args.verbose, gpus=gpus,
+                      keep_learned=args.keep_learn_checkpoint)
+    print(f"summary: {summary}")
     return 0

@@ -104,6 +104,10 @@ def frozen_states(run, out: Path, done: int, method, model, examples, pad_id, ac
     """The method's frozen per-example state: computed once from the model before training and
     kept in resume/prepared.pt, so that a resumed run never recomputes it from a checkpoint."""
     prepared = out / "resume" / "prepared.pt"
+    # every rank looks before the main one may write it: a rank arriving late would otherwise
+    # find the fresh file, skip the barrier below and deadlock the others (seen with GradDiff,
+    # whose precompute has no collective to line the ranks up)
+    acc.wait_for_everyone()
     if prepared.is_file():
         return ckpt.load_torch(prepared)["states"]
     if done:

@@ -33,6 +33,12 @@ def test_pipeline_outputs(reproduced):
     for step in ("learn", *(f"unlearn/{m}" for m in METHODS), "evaluate/original", "evaluate/learned",
                  *(f"evaluate/{m}-epoch-02" for m in METHODS), "rank", "attack", "leaderboard", "report"):
         assert step in done, step
+    # the learned weights are gone once unlearned from and evaluated (no --keep-learn-checkpoint);
+    # its metadata stays, and test_rerun_is_a_no_op shows a resumed run does not need them
+    assert done["release/learned"]["freed_bytes"] > 0
+    learned = reproduced / "learned"
+    assert not list(learned.rglob("*.safetensors")) and (learned / "epoch-40" / "WEIGHTS_DELETED.md").exists()
+    assert (learned / "epoch-40" / "config.json").exists()
     report = (reproduced / "REPORT.md").read_text()
     assert "| task | GA | GradDiff | SimNPO | RMU | PROD |" in report
     assert "(paper, CodeLlama-7B) | 15.3 | - | - | - | 41.8 |" in report

@@ -1,7 +1,11 @@
 """`cub reproduce` at scale without running it: the paper presets' settings, --dry-run, the
 forget-set requirement, and the multi-task / multi-seed summary."""
 
+import json
+import re
 from pathlib import Path
+
+import pytest
 
 from code_unlearn_bench.reproduce import PRESETS
 from code_unlearn_bench.reproduce_multi import summarise, variants
@@ -71,3 +75,67 @@ def test_fan_out_runs_each_job_in_a_fresh_child_pinned_to_its_gpu():
     pids = {pid for _, pid, _ in results.values()}
     assert os.getpid() not in pids and len(pids) == 4  # a new process per job: engines torn down
     assert {gpu for _, _, gpu in results.values()} == {"3", "5"}
+
+
+def _disk(out):
+    m = re.search(r"disk ~([\d.]+) GiB of checkpoints at the peak, ([\d.]+) GiB kept at the end", out)
+    return float(m.group(1)), float(m.group(2))
+
+
+def test_dry_run_disk_counts_the_learned_checkpoint_only_while_needed():
+    from dataclasses import replace
+
+    from code_unlearn_bench.reproduce_plan import dry_run
+
+    p = replace(PRESETS["paper"], model=str(CODELLAMA), forget_data="x.jsonl")
+    runs = variants(p, ("copyright", "insecure"), 1)
+    out = dry_run(p, runs, 4, 80, None)
+    peak, kept = _disk(out)
+    peak_keep, kept_keep = _disk(dry_run(p, runs, 4, 80, None, keep_learned=True))
+    # the learn line counts its kept last epoch plus one being written
+    learned = float(re.search(r"learn   learn .* checkpoints ([\d.]+) GiB", out).group(1)) / 2
+    assert kept_keep - kept == pytest.approx(2 * learned, abs=0.02)  # one learned model per pipeline
+    assert peak_keep - peak == pytest.approx(learned, abs=0.02)  # the first is gone when the second learns
+
+
+def test_release_weights_keeps_the_metadata(tmp_path):
+    from code_unlearn_bench.reproduce import release_weights
+
+    epoch = tmp_path / "learned" / "epoch-01"
+    (epoch).mkdir(parents=True)
+    for name, size in (("model-00001-of-00002.safetensors", 100), ("model-00002-of-00002.safetensors", 50),
+                       ("model.safetensors.index.json", 5), ("config.json", 2), ("cub_checkpoint.json", 2)):
+        (epoch / name).write_bytes(b"x" * size)
+    (tmp_path / "learned" / "resume" / "weights-01").mkdir(parents=True)
+    (tmp_path / "learned" / "resume" / "weights-01" / "w.pt").write_bytes(b"x" * 10)
+    assert release_weights(tmp_path / "learned") == {"freed_bytes": 165}
+    assert sorted(p.name for p in epoch.iterdir()) == ["WEIGHTS_DELETED.md", "config.json", "cub_checkpoint.json"]
+    assert not (tmp_path / "learned" / "resume").exists()
+
+
+def test_unlearning_runs_fan_out_to_children_and_are_marked(tmp_path, tiny_model_dir):
+    """With --gpus the methods' unlearning runs go through the same fan-out as the evaluations
+    (its GPU pinning: test_fan_out_...); their epochs reach the tracker from run.json."""
+    from dataclasses import replace
+
+    from code_unlearn_bench.reproduce import Pipeline
+
+    class Recorder:
+        def __init__(self):
+            self.epochs = []
+
+        def log_epoch(self, entry, prefix):
+            self.epochs.append((prefix, entry["epoch"]))
+
+    tracker = Recorder()
+    pipe = Pipeline(replace(PRESETS["test"], methods=("ga", "prod")), tmp_path, log=lambda _: None,
+                    tracker=tracker, gpus=("3", "5"))
+    pipe._load_state()
+    pipe._unlearn_in_children(str(tiny_model_dir))
+    done = pipe.state["done"]
+    for m in ("ga", "prod"):
+        assert done[f"unlearn/{m}"] == [str(tmp_path / "unlearn" / m / f"epoch-0{e}") for e in (1, 2)]
+        assert Path(done[f"unlearn/{m}"][-1], "cub_checkpoint.json").exists()
+    assert sorted(tracker.epochs) == [("ga/", 1), ("ga/", 2), ("prod/", 1), ("prod/", 2)]
+    assert json.loads((tmp_path / "state.json").read_text())["done"] == done  # marked as each finished
+    pipe._unlearn_in_children(str(tiny_model_dir))  # nothing left to run

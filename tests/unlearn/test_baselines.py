@@ -99,6 +99,16 @@ def test_rmu_activations_stop_at_the_layer_and_match_hidden_states(tiny_llama):
     with torch.no_grad():
         ref = tiny_llama(input_ids=s.input_ids, output_hidden_states=True).hidden_states[2]
     assert torch.allclose(got, ref[0, 1:4], atol=1e-6)  # positions 1..3 predict answer tokens 2..4
+    # inside a DDP-like wrapper (`.module`) the forward runs to the end: an exception out of the
+    # wrapper's forward would skip DDP's reducer setup and leave gradients unsynchronised
+    wrapper = torch.nn.Module()
+    wrapper.module = tiny_llama
+    wrapper.forward = lambda **kw: tiny_llama(**kw)
+    handle = tiny_llama.model.layers[3].register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        wrapped = layer_activations(wrapper, s, 1)
+    handle.remove()
+    assert calls == [1] and torch.equal(wrapped, got)
 
 
 def test_rmu_trains_only_the_mlp_output_of_its_layers(tiny_llama):

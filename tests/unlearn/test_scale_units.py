@@ -95,3 +95,17 @@ def test_shipped_accelerate_configs_parse():
     # --plan reads the strategy a config file will run
     assert {p.stem: dist.strategy_from_config_file(str(p)) for p in root.glob("*.yaml")} == {
         "ddp": "ddp", "fsdp": "fsdp", "fsdp-offload": "fsdp-offload", "zero2": "zero2", "zero3": "zero3"}
+
+
+def test_every_rank_looks_for_the_frozen_state_before_any_writes_it(tmp_path):
+    """A rank that found resume/prepared.pt freshly written by rank 0 skipped the barrier rank 0
+    then waited in: 2-process GradDiff (no collective in its precompute) hung. The look is now
+    behind a barrier on every path, a resume included."""
+    from code_unlearn_bench.unlearn import checkpoint as ckpt
+    from code_unlearn_bench.unlearn.prepare import frozen_states
+
+    calls = []
+    acc = SimpleNamespace(wait_for_everyone=lambda: calls.append("barrier"), is_main_process=True)
+    ckpt.save_torch_atomic({"states": [{"x": 1}]}, tmp_path / "resume" / "prepared.pt")
+    assert frozen_states({}, tmp_path, 1, None, None, [], 0, acc, print) == [{"x": 1}]
+    assert calls == ["barrier"]

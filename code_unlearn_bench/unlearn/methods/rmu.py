@@ -22,7 +22,8 @@ Our choices, documented in docs/methods.md:
 * ``layer`` ``auto`` = the reference's relative depth, floor(n_layers * 7 / 32) (7 for a
   32-layer model, 6 for SmolLM2's 30, 0 for a 2-layer test model).
 * c = 6.5 and alpha = 1200 are the reference's Zephyr-7B values; the forward pass stops after
-  ``layer`` (the layers above it play no part in the loss).
+  ``layer`` (the layers above it play no part in the loss) in one process; under a distributed
+  wrapper it runs to the end (the wrapper's gradient synchronisation needs its whole forward).
 """
 
 from __future__ import annotations
@@ -73,10 +74,15 @@ def decoder_layers(model) -> torch.nn.ModuleList:
 def layer_activations(model, seq: SeqBatch, layer: int) -> torch.Tensor:
     """[N, D] hidden states leaving decoder layer ``layer`` at the answer-predicting positions."""
     captured = {}
+    # Stop at the layer only in a bare model: an exception out of a DDP/FSDP/DeepSpeed wrapper's
+    # forward skips its post-forward bookkeeping (DDP's reducer then never all-reduces: measured,
+    # each rank kept its own gradients); wrapped, the forward runs to the end
+    stop = _unwrapped(model) is model
 
     def hook(module, args, output):
         captured["h"] = output[0] if isinstance(output, tuple) else output
-        raise _Stop
+        if stop:
+            raise _Stop
 
     handle = decoder_layers(model)[layer].register_forward_hook(hook)
     try:
