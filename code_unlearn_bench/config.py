@@ -7,10 +7,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.errors import SAMPLING_HINT, CubError
+from code_unlearn_bench.jsonio import hash_json
 from code_unlearn_bench.registry import did_you_mean
-
-SAMPLING_HINT = "sample instead, e.g. --temperature 0.8 --top-p 0.95 (the Codex paper's pass@k setting)"
 
 # Fields that change how (fast) a run executes but not what it produces: excluded from the
 # identity hash, so a run resumed with another batch size or worker count still matches.
@@ -160,8 +159,6 @@ class EvalConfig:
         return {k: v for k, v in self.to_json().items() if k not in _EXECUTION_ONLY}
 
     def identity_hash(self) -> str:
-        from code_unlearn_bench.results import hash_json
-
         return hash_json(self.identity())
 
     def limit_for(self, task: str) -> int | None:

@@ -65,7 +65,7 @@ def registered_task(name: str) -> Registered:
 
     The only function that knows the task registry's API; everything else takes a
     :data:`TaskLookup` so tests and other registries can stand in."""
-    from code_unlearn_bench import task_spec
+    from code_unlearn_bench.tasks import spec as task_spec
     from code_unlearn_bench.samples import data_hash
 
     task = task_spec.get_task(name)

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from code_unlearn_bench.analyzer_base import metric
+from code_unlearn_bench.analyzers.base import metric
 from code_unlearn_bench.attacks import quant_weights
 from code_unlearn_bench.attacks.attack_run import Attack, AttackRun, Outcome, combine, per_sample_drops, write_results
 from code_unlearn_bench.errors import CubError

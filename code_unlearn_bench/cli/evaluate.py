@@ -17,7 +17,7 @@ def add_model_arguments(p: argparse.ArgumentParser, served: bool = False) -> Non
     p.add_argument("--revision", help="hub models: branch, tag or commit (default main)")
     p.add_argument("--model-args", metavar="KEY=VALUE,...",
                    help="options for from_pretrained / vllm.LLM, e.g. attn_implementation=sdpa,trust_remote_code=true")
-    from code_unlearn_bench.models.registry import BACKENDS
+    from code_unlearn_bench.plugins import BACKENDS
 
     # openai (a served model) only where `served`: the other commands need the weights themselves
     names = [n for n in BACKENDS.names() if served or n != "openai"]
@@ -121,7 +121,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 def run(args: argparse.Namespace) -> int:
     from code_unlearn_bench.errors import CubError
-    from code_unlearn_bench.evaluation import evaluate
+    from code_unlearn_bench.evaluation.run import evaluate
     from code_unlearn_bench.store import RunStore
     from code_unlearn_bench.ui import UI, print_results
 

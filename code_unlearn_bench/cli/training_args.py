@@ -7,7 +7,7 @@ import os
 
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.unlearn.planner import STRATEGIES
-from code_unlearn_bench.unlearn.prepare import OPTIMIZERS
+from code_unlearn_bench.unlearn.model_setup import OPTIMIZERS
 from code_unlearn_bench.unlearn.trainer import PRECISIONS, TrainConfig
 
 

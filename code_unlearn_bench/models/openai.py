@@ -71,7 +71,7 @@ def served_handle(config, loglikelihood: bool):
     connects, reads the identity, loads the tokenizer; with ``loglikelihood`` (a task scores
     log-likelihoods) a server whose echo fails the probe is refused before anything is generated."""
     from code_unlearn_bench.models.handle import ModelHandle
-    from code_unlearn_bench.models.registry import load_backend
+    from code_unlearn_bench.models.selection import load_backend
 
     backend = load_backend("openai", config.model, base_url=config.base_url, api_key_env=config.api_key_env,
                            num_concurrent=config.num_concurrent, request_timeout=config.request_timeout,

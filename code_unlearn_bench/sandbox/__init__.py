@@ -14,16 +14,11 @@ from __future__ import annotations
 import sys
 
 from code_unlearn_bench.errors import SandboxError
-from code_unlearn_bench.registry import LazyRegistry, did_you_mean
+from code_unlearn_bench.plugins import SANDBOXES
+from code_unlearn_bench.registry import did_you_mean
 from code_unlearn_bench.sandbox.base import STATUSES, ExecutionResult, Limits, Sandbox, default_workers
 from code_unlearn_bench.sandbox.selfcheck import self_check
 
-# Tried in this order by "auto". A new backend: one module with a Sandbox subclass, one line here.
-SANDBOXES = LazyRegistry("sandbox", {
-    "docker": "code_unlearn_bench.sandbox.docker:DockerSandbox",
-    "bwrap": "code_unlearn_bench.sandbox.bwrap:BwrapSandbox",
-    "process": "code_unlearn_bench.sandbox.process:ProcessSandbox",
-})
 BACKENDS = tuple(SANDBOXES.names())
 CHOICES = ("auto",) + BACKENDS
 

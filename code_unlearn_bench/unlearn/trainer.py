@@ -25,7 +25,7 @@ import torch
 from code_unlearn_bench.errors import CubError, ModelError
 from code_unlearn_bench.unlearn import checkpoint as ckpt
 from code_unlearn_bench.unlearn import distributed as dist
-from code_unlearn_bench.unlearn import prepare
+from code_unlearn_bench.unlearn import model_setup
 from code_unlearn_bench.unlearn.data import collate, load_forget_set, tokenise
 from code_unlearn_bench.unlearn.method import Method
 
@@ -80,8 +80,8 @@ class TrainConfig:
             raise CubError("--max-length must be >= 2")
         if self.precision not in PRECISIONS:
             raise CubError(f"--precision must be one of {', '.join(PRECISIONS)}")
-        if self.optimizer not in prepare.OPTIMIZERS:
-            raise CubError(f"--optimizer must be one of {', '.join(prepare.OPTIMIZERS)}")
+        if self.optimizer not in model_setup.OPTIMIZERS:
+            raise CubError(f"--optimizer must be one of {', '.join(model_setup.OPTIMIZERS)}")
         if self.limit is not None and self.limit < 1:
             raise CubError(f"--limit must be >= 1 (got {self.limit})")
         ckpt.parse_save_epochs(self.save_epochs, self.epochs)
@@ -129,7 +129,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
     resolve_model(cfg.model)  # a missing model fails here, before any data is loaded
     cfg.hyperparameters = method.hyperparameters()
     out = Path(cfg.output_dir)
-    run_path = out / "run.json"
+    run_json = out / "run.json"
     acc, precision = dist.make_accelerator(cfg.device, cfg.precision, cfg.grad_accum)
     main = acc.is_main_process
     if not main:
@@ -177,7 +177,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
     torch.manual_seed(cfg.seed)
 
     run = previous if previous is not None else {
-        "identity": identity, "method": method.name, "task": cfg.task, "base_model": prepare.base_name(info),
+        "identity": identity, "method": method.name, "task": cfg.task, "base_model": model_setup.base_name(info),
         "hyperparameters": method.hyperparameters(), "training": _training_settings(cfg),
         "data": {"task": cfg.task, "source": cfg.data, "options": forget.options, "limit": cfg.limit,
                  "hash": forget.hash, "n_examples": len(examples),
@@ -192,19 +192,19 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
     run["memory_plan"] = memory_plan
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        ckpt.write_json_atomic(run_path, run)
+        ckpt.write_json_atomic(run_json, run)
     acc.wait_for_everyone()
 
     try:
-        model = prepare.prepare_model(model, cfg, info)
+        model = model_setup.prepare_model(model, cfg, info)
         method.select_trainable(model)  # before the optimizer: RMU trains a few layers only
         if done:
             ckpt.load_resume_weights(model, out, done, cfg.lora)
-        optimizer = prepare.make_optimizer(model, cfg)
+        optimizer = model_setup.make_optimizer(model, cfg)
         model, optimizer = acc.prepare(model, optimizer)
         if done:
             ckpt.load_resume_optimizer(acc, optimizer, out, done)
-        states = prepare.frozen_states(run, out, done, method, model, examples, pad_id, acc, log)
+        states = model_setup.frozen_states(run, out, done, method, model, examples, pad_id, acc, log)
         probe = _memory_probe(cfg, acc, model, optimizer)
         for epoch in range(done + 1, cfg.epochs + 1):
             with probe or nullcontext():
@@ -213,7 +213,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
             if probe is not None:
                 run["peak_live_tensor_bytes"] = max(run.get("peak_live_tensor_bytes", 0), probe.peak)
                 if main:
-                    ckpt.write_json_atomic(run_path, run)
+                    ckpt.write_json_atomic(run_json, run)
             if on_epoch is not None and main:
                 on_epoch(run["epochs"][-1])
     except (torch.OutOfMemoryError, MemoryError):
@@ -221,7 +221,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
                          "a smaller --max-length or --batch-size (see `cub unlearn --plan`)") from None
     run["status"] = "complete"
     if main:
-        ckpt.write_json_atomic(run_path, run)
+        ckpt.write_json_atomic(run_json, run)
         # the optimizer state is twice the trainable weights (56 GB for a 7B full fine-tune) and
         # only serves a resume: drop it once the run is complete
         ckpt.drop_resume_state(out)
@@ -231,7 +231,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
             dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "float32")
             run["merged"] = str(merge_checkpoint(ckpt.epoch_dir(out, cfg.epochs), out / "merged", dtype,
                                                  cfg.max_shard_size))
-            ckpt.write_json_atomic(run_path, run)
+            ckpt.write_json_atomic(run_json, run)
             log(f"merged LoRA weights -> {run['merged']}")
     acc.wait_for_everyone()
     return run
@@ -254,12 +254,12 @@ def _memory_probe(cfg, acc, model, optimizer):
 
 
 def _previous_run(out: Path) -> dict | None:
-    run_path = out / "run.json"
-    if run_path.is_file():
+    run_json = out / "run.json"
+    if run_json.is_file():
         try:
-            return json.loads(run_path.read_text())
+            return json.loads(run_json.read_text())
         except json.JSONDecodeError:
-            raise CubError(f"{run_path} is malformed; delete it or use another --output-dir") from None
+            raise CubError(f"{run_json} is malformed; delete it or use another --output-dir") from None
     if out.exists() and any(out.iterdir()):
         raise CubError(f"output dir '{out}' is not empty and holds no run.json; use another --output-dir")
     return None

@@ -152,7 +152,7 @@ def test_checkpoints_carry_lineage_and_load_back(cub, tmp_path, tiny_model_dir, 
 
 def test_unlearn_deprecated_trains_on_the_forget_split_only(cub, tmp_path, tiny_model_dir):
     from code_unlearn_bench.samples import data_hash
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.tasks.spec import get_task
 
     code, _, err = cub("unlearn", "--model", tiny_model_dir, "--method", "ga", "--task", "deprecated",
                        "--limit", "4", "--output-dir", tmp_path / "u", "--epochs", "1", "--max-length", "32")

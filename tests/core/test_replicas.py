@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.replicas import merge_parts, replica_devices
+from code_unlearn_bench.evaluation.replicas import merge_parts, replica_devices
 from code_unlearn_bench.store import RunStore
 
 FAKE_VLLM = Path(__file__).resolve().parent.parent / "models" / "fake_vllm"
@@ -84,7 +84,7 @@ def test_vllm_replicas_shard_merge_resume_and_tear_down(cub, fake_vllm_env, tiny
     assert [g["n_prompts"] for g in gens] == [3, 3] and {g["pid"] for g in gens} == {e["pid"] for e in inits}
     assert sorted(_ids(run)) == ["seen-0", "seen-1"]
     # a killed replica left a finished chunk behind: it is merged, not generated again
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.tasks.spec import get_task
 
     [sample] = [s for s in get_task("copyright").load_samples(str(tiny_memorised.all_jsonl)) if s.id == "unseen-0"]
     RunStore(run).append_records("copyright.part-1", [{"id": "unseen-0", "prompt_hash": sample.prompt_hash(),

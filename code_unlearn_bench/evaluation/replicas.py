@@ -78,7 +78,7 @@ def _count_lines(path: Path) -> int:
 
 def generate_in_replicas(store: RunStore, manifest: dict[str, Any], prepared: list, config, ui=None) -> None:
     """Generate every pending sample of ``prepared`` in ``config.data_parallel_size`` child processes."""
-    from code_unlearn_bench.models.registry import choose_backend
+    from code_unlearn_bench.models.selection import choose_backend
 
     n = config.data_parallel_size
     shards: list[dict[str, list[str]]] = [{} for _ in range(n)]
@@ -101,7 +101,7 @@ def generate_in_replicas(store: RunStore, manifest: dict[str, Any], prepared: li
     for rank, shard in enumerate(shards):
         if not shard:
             continue
-        from code_unlearn_bench.store import atomic_write_text
+        from code_unlearn_bench.jsonio import atomic_write_text
 
         atomic_write_text(_plan_path(store, rank), json.dumps({"tasks": shard}))
         env = dict(os.environ)
@@ -109,7 +109,7 @@ def generate_in_replicas(store: RunStore, manifest: dict[str, Any], prepared: li
             env["CUDA_VISIBLE_DEVICES"] = devices[rank]
         # Engine logs go to a file: a pipe nobody reads while the child runs would fill and block it.
         with _log_path(store, rank).open("w") as log:
-            procs.append((rank, subprocess.Popen([sys.executable, "-m", "code_unlearn_bench.replicas",
+            procs.append((rank, subprocess.Popen([sys.executable, "-m", "code_unlearn_bench.evaluation.replicas",
                                                   str(store.root), str(rank)], env=env,
                                                  stdout=log, stderr=subprocess.STDOUT)))
     t0 = time.perf_counter()
@@ -160,9 +160,9 @@ def run_replica(run_dir: str, rank: int) -> None:
     """Child side: load the model once, generate this rank's shard of each task into its part file."""
     from code_unlearn_bench.config import EvalConfig
     from code_unlearn_bench.models.handle import BackendOptions
-    from code_unlearn_bench.models.registry import load_backend
-    from code_unlearn_bench.prepare import prepare_tasks
-    from code_unlearn_bench.run_path import generate_samples
+    from code_unlearn_bench.models.selection import load_backend
+    from code_unlearn_bench.evaluation.prepare import prepare_tasks
+    from code_unlearn_bench.evaluation.runner import generate_samples
 
     store = RunStore(run_dir)
     manifest = store.read_manifest()

@@ -21,7 +21,7 @@ _EVAL_SIZES = {"copyright": 100, "insecure": 1916, "deprecated": 3449, "humaneva
 
 
 def _train_config(preset, settings: dict[str, Any], method: str, model: str):
-    from code_unlearn_bench.reproduce import _fields
+    from code_unlearn_bench.reproduce.pipeline import _fields
     from code_unlearn_bench.unlearn.trainer import TrainConfig
 
     return TrainConfig(model=model, task=preset.forget_task, output_dir="-", method=method, **_fields(settings))

@@ -1,21 +1,15 @@
-"""Model backend registry: a backend module is imported only when chosen (vLLM is heavy).
+"""The one place that chooses a model backend (the registry itself is ``plugins.BACKENDS``).
 
 A backend is a :class:`code_unlearn_bench.models.base.Backend` subclass constructed as
-``cls(resolved_model, info=ModelInfo, dtype=..., device=..., **options)``; add one by writing
-its module and one line below.
+``cls(resolved_model, info=ModelInfo, dtype=..., device=..., **options)``; its module is imported
+only when chosen (vLLM is heavy).
 """
 
 from __future__ import annotations
 
 import importlib.util
 
-from code_unlearn_bench.registry import LazyRegistry
-
-BACKENDS = LazyRegistry("backend", {
-    "hf": "code_unlearn_bench.models.hf:HFBackend",
-    "vllm": "code_unlearn_bench.models.vllm:VLLMBackend",
-    "openai": "code_unlearn_bench.models.openai:OpenAIBackend",
-})
+from code_unlearn_bench.plugins import BACKENDS
 
 
 def choose_backend(name: str) -> str:

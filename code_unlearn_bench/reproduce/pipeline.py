@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.store import atomic_write_text, dump_json
+from code_unlearn_bench.jsonio import atomic_write_text, dump_json
 
 if TYPE_CHECKING:
     from code_unlearn_bench.attacks.eligibility import EligibilityInputs
     from code_unlearn_bench.unlearn.method import Method
     from code_unlearn_bench.unlearn.trainer import TrainConfig
 
-from code_unlearn_bench.reproduce_presets import METHODS, PRESETS, Preset  # noqa: F401 (re-exported)
+from code_unlearn_bench.reproduce.presets import METHODS, PRESETS, Preset  # noqa: F401 (re-exported)
 
 
 def _fields(d: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def unlearn_step(config: "TrainConfig", method: str, flags: dict[str, Any]) -> l
 
 def evaluate_step(config: EvalConfig) -> str:
     """`cub evaluate`: the run dir."""
-    from code_unlearn_bench.evaluation import evaluate
+    from code_unlearn_bench.evaluation.run import evaluate
     from code_unlearn_bench.ui import UI
 
     ui = UI(quiet=config.quiet)
@@ -204,7 +204,7 @@ class Pipeline:
     def _unlearn_in_children(self, learned: str) -> None:
         """The methods' unlearning runs not done yet, each in a child process pinned to one of the
         GPUs: independent runs from the same learned model, side by side."""
-        from code_unlearn_bench.reproduce_parallel import fan_out
+        from code_unlearn_bench.reproduce.parallel import fan_out
         from code_unlearn_bench.unlearn.methods import get_method
 
         jobs = []
@@ -265,7 +265,7 @@ class Pipeline:
 
     def _evaluate_in_children(self, evals: list[tuple[str, str, str, str]]) -> None:
         """Evaluations not done yet, each in a fresh child process, side by side over the GPUs."""
-        from code_unlearn_bench.reproduce_parallel import fan_out
+        from code_unlearn_bench.reproduce.parallel import fan_out
 
         jobs = [(key, evaluate_step, (self.eval_config(model, self.root / group / name),))
                 for key, model, name, group in evals if key not in self.state["done"]]
@@ -365,6 +365,6 @@ class Pipeline:
         return str(self.root / "site" / "index.html")
 
     def report(self, ranking: dict[str, Any]) -> str:
-        from code_unlearn_bench.reproduce_report import write_report
+        from code_unlearn_bench.reproduce.summary import write_report
 
         return str(write_report(self.root, self.p, ranking, self.state))
