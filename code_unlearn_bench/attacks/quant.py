@@ -75,8 +75,10 @@ class QuantisedHandle:
 
 
 def check_parameters(backend: str, int4_group: int, threshold: float) -> None:
-    if backend == "vllm":
-        raise CubError("the quant attack edits weights in memory and runs on the hf backend; drop --backend vllm")
+    from code_unlearn_bench.models.selection import capabilities
+
+    if backend != "auto" and not capabilities(backend).weights_in_process:
+        raise CubError(f"the quant attack edits weights in memory and runs on the hf backend; drop --backend {backend}")
     if int4_group < 0:
         raise CubError(f"--int4-group-size must be >= 0 (0 = per row), got {int4_group}")
     if not 0 < threshold <= 1:

@@ -8,7 +8,7 @@ from code_unlearn_bench import tracking
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from code_unlearn_bench.reproduce.pipeline import PRESETS
+    from code_unlearn_bench.reproduce.presets import PRESETS
 
     p.add_argument("--preset", default="cpu-demo", choices=sorted(PRESETS),
                    help="; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from code_unlearn_bench.errors import CubError
-    from code_unlearn_bench.reproduce.pipeline import PRESETS, Pipeline
+    from code_unlearn_bench.reproduce.presets import PRESETS
+    from code_unlearn_bench.reproduce.pipeline import Pipeline
     from code_unlearn_bench.unlearn.methods import get_method
 
     preset = PRESETS[args.preset]

@@ -49,12 +49,10 @@ def _open_run(store: RunStore, config: EvalConfig, prepared: list[PreparedTask],
     return manifest
 
 
-def use_replicas(config: EvalConfig) -> bool:
-    """Child-process engines: for data parallelism, and always for vLLM, whose GPU memory is only
-    reliably freed when its process ends (`cub reproduce` evaluates dozens of checkpoints)."""
-    from code_unlearn_bench.models.selection import choose_backend
-
-    return config.data_parallel_size > 1 or choose_backend(config.backend) == "vllm"
+def use_replicas(config: EvalConfig, caps) -> bool:
+    """Child-process engines: for data parallelism, and always for a backend whose device memory is
+    only reliably freed when its process ends (vLLM; `cub reproduce` evaluates dozens of checkpoints)."""
+    return config.data_parallel_size > 1 or caps.child_process
 
 
 def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
@@ -62,15 +60,18 @@ def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
 
     ``model``: a handle already built by the caller (default: one opened from ``config.model``)."""
     from code_unlearn_bench.models.handle import BackendOptions, ModelHandle
+    from code_unlearn_bench.models.selection import capabilities, check_backend_options
 
     config.validate()
+    backend = check_backend_options(config)  # the one place the backend is chosen
+    caps = capabilities(backend)
     if not config.output_dir:
         raise CubError("--output-dir is required")
     store = RunStore(config.output_dir)
     store.check_writable()
     prepared = prepare_tasks(config)
     own = model is None
-    if model is None and config.backend == "openai":  # identity from the server: connect now
+    if model is None and caps.served:  # identity from the server: connect now
         from code_unlearn_bench.models.openai import served_handle
 
         model = served_handle(config, loglikelihood=any(not pt.generates for pt in prepared))
@@ -79,10 +80,11 @@ def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
     session, before = sessions.start(manifest, config), sessions.generated(manifest)
     store.write_manifest(manifest)
     try:
-        if own and use_replicas(config):  # vLLM and --data-parallel-size N: engines in child processes
+        if own and use_replicas(config, caps):  # vLLM and --data-parallel-size N: engines in child processes
             from code_unlearn_bench.evaluation.replicas import generate_in_replicas
 
-            generate_in_replicas(store, manifest, [pt for pt in prepared if not skip_reason(pt, config)], config, ui)
+            generate_in_replicas(store, manifest, [pt for pt in prepared if not skip_reason(pt, config)], config,
+                                 backend, ui)
         task_results = run_tasks(store, manifest, prepared, model, config, ui)  # (after replicas: scoring only)
         sessions.end(session, model, sessions.generated(manifest) - before)  # before close: the backend it ran on
         store.write_manifest(manifest)

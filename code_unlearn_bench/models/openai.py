@@ -19,7 +19,7 @@ import os
 from typing import Any, Sequence
 
 from code_unlearn_bench.errors import CubError, ModelError
-from code_unlearn_bench.models.base import Backend, GenerationSettings, ModelInfo, cut_at_stop
+from code_unlearn_bench.models.base import Backend, Capabilities, GenerationSettings, ModelInfo, cut_at_stop
 from code_unlearn_bench.models.openai_client import CompletionsClient
 from code_unlearn_bench.models.openai_probe import ProbeResult, echoed_logprobs, first_choice, probe_loglikelihood
 from code_unlearn_bench.models.seeds import sample_seed
@@ -83,6 +83,7 @@ def served_handle(config, loglikelihood: bool):
 
 class OpenAIBackend(Backend):
     name = "openai"
+    capabilities = Capabilities(data_parallel=False, served=True)
 
     def __init__(self, spec: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  num_concurrent: int = 8, request_timeout: float = 600.0, max_retries: int = 5,

@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from code_unlearn_bench.reproduce.pipeline import METHODS, Pipeline, Preset
+from code_unlearn_bench.reproduce.presets import METHODS, Preset
+from code_unlearn_bench.reproduce.pipeline import Pipeline
 from code_unlearn_bench.jsonio import atomic_write_text, dump_json
 
 

@@ -29,9 +29,9 @@ from code_unlearn_bench.jsonio import atomic_write_text, dump_json
 if TYPE_CHECKING:
     from code_unlearn_bench.attacks.eligibility import EligibilityInputs
     from code_unlearn_bench.unlearn.method import Method
-    from code_unlearn_bench.unlearn.trainer import TrainConfig
+    from code_unlearn_bench.config import TrainConfig
 
-from code_unlearn_bench.reproduce.presets import METHODS, PRESETS, Preset  # noqa: F401 (re-exported)
+from code_unlearn_bench.reproduce.presets import Preset
 
 
 def _fields(d: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +173,7 @@ class Pipeline:
         return ForgetTask(self.p.forget_task, self.p.forget_data, dict(self.p.forget_options), self.p.forget_limit)
 
     def train_config(self, model: str, out: Path, method: str, settings: dict[str, Any]) -> "TrainConfig":
-        from code_unlearn_bench.unlearn.trainer import TrainConfig
+        from code_unlearn_bench.config import TrainConfig
 
         f = self.forget
         return TrainConfig(model=model, task=f.name, output_dir=str(out), method=method, data=f.data,

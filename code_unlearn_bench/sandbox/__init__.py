@@ -19,11 +19,14 @@ from code_unlearn_bench.registry import did_you_mean
 from code_unlearn_bench.sandbox.base import STATUSES, ExecutionResult, Limits, Sandbox, default_workers
 from code_unlearn_bench.sandbox.selfcheck import self_check
 
-BACKENDS = tuple(SANDBOXES.names())
-CHOICES = ("auto",) + BACKENDS
 
-__all__ = ["BACKENDS", "CHOICES", "SANDBOXES", "STATUSES", "ExecutionResult", "Limits", "Sandbox", "default_workers",
+__all__ = ["SANDBOXES", "choices", "STATUSES", "ExecutionResult", "Limits", "Sandbox", "default_workers",
            "get_sandbox", "self_check"]
+
+
+def choices() -> list[str]:
+    """``auto`` and every sandbox, plug-ins (entry point ``cub.sandboxes``) included."""
+    return ["auto", *SANDBOXES.names()]
 
 
 def get_sandbox(name: str = "auto", allow_unsafe_execution: bool = False, quiet: bool = False) -> Sandbox:
@@ -34,10 +37,10 @@ def get_sandbox(name: str = "auto", allow_unsafe_execution: bool = False, quiet:
     """
     if name != "auto":
         if name not in SANDBOXES:
-            raise SandboxError(f"unknown sandbox '{name}' {did_you_mean(name, CHOICES)}")
+            raise SandboxError(f"unknown sandbox '{name}' {did_you_mean(name, choices())}")
         return SANDBOXES.load(name).create(allow_unsafe_execution=allow_unsafe_execution)
     reasons = []
-    for backend in BACKENDS:
+    for backend in SANDBOXES.names():
         if backend == "process" and not allow_unsafe_execution:
             reasons.append("process: refused without --allow-unsafe-execution")
             break

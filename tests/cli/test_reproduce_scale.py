@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from code_unlearn_bench.reproduce.pipeline import PRESETS
+from code_unlearn_bench.reproduce.presets import PRESETS
 from code_unlearn_bench.reproduce.multi import summarise, variants
 
 CODELLAMA = Path(__file__).resolve().parent.parent / "fixtures" / "model_configs" / "codellama-7b"

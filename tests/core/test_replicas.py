@@ -14,14 +14,14 @@ FAKE_VLLM = Path(__file__).resolve().parent.parent / "models" / "fake_vllm"
 
 def test_replica_devices(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
-    assert replica_devices(4, 1, "vllm") == ["0", "1", "2", "3"]
-    assert replica_devices(2, 2, "vllm") == ["0,1", "2,3"]
+    assert replica_devices(4, 1, needs_gpu=True) == ["0", "1", "2", "3"]
+    assert replica_devices(2, 2, needs_gpu=True) == ["0,1", "2,3"]
     with pytest.raises(CubError, match="needs 6 GPUs, 4 visible"):
-        replica_devices(3, 2, "hf")
+        replica_devices(3, 2, needs_gpu=False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert replica_devices(2, 1, "hf") == [None, None]  # CPU processes
+    assert replica_devices(2, 1, needs_gpu=False) == [None, None]  # CPU processes
     with pytest.raises(CubError, match="needs 1 GPUs, 0 visible"):
-        replica_devices(1, 1, "vllm")
+        replica_devices(1, 1, needs_gpu=True)
 
 
 def test_merge_parts_moves_each_record_once(tmp_path):
