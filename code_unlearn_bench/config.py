@@ -198,12 +198,12 @@ def split_key_values(text: str | None, flag: str) -> list[tuple[str, str]]:
     return out
 
 
-def parse_model_args(text: str | None) -> dict[str, Any]:
+def parse_model_args(text: str | None, flag: str = "--model-args") -> dict[str, Any]:
     """``--model-args key=value,key2=value2`` (YAML-typed values: true, 4, 0.5, sdpa) -> dict."""
     import yaml
 
     out: dict[str, Any] = {}
-    for key, value in split_key_values(text, "--model-args"):
+    for key, value in split_key_values(text, flag):
         try:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError:

@@ -342,24 +342,13 @@ class Pipeline:
         submissions refuse, so they are normalised into the site's folder without that check (and,
         made here, without re-scoring: the site is built with require_verified=False)."""
         from code_unlearn_bench.leaderboard.build import build_site
-        from code_unlearn_bench.leaderboard.submit import normalise, normalise_attack
+        from code_unlearn_bench.leaderboard.submit import collect_unchecked
 
-        subs = self.root / "leaderboard" / "submissions"
-        subs.mkdir(parents=True, exist_ok=True)
-        by_fingerprint: dict[str, list[dict]] = {}
-        for run_dir in sorted((self.root / "eval").iterdir()):
-            if (run_dir / "results.json").exists():
-                doc = normalise(json.loads((run_dir / "results.json").read_text()))
-                atomic_write_text(subs / f"{doc['submission']['id']}.json", dump_json(doc))
-                by_fingerprint.setdefault(doc["model"]["fingerprint"], []).append(doc)
-        attack_root = self.root / "attack"
-        for run_dir in sorted(attack_root.iterdir()) if attack_root.exists() else []:
-            if (run_dir / "results.json").exists():  # robustness columns: attacks join by fingerprint
-                data = json.loads((run_dir / "results.json").read_text())
-                targets = by_fingerprint.get(data["model"]["fingerprint"], [])
-                if targets:
-                    doc = normalise_attack(data, targets)
-                    atomic_write_text(subs / "attacks" / f"{doc['submission']['id']}.json", dump_json(doc))
+        def runs(kind: str) -> list[Path]:
+            folder = self.root / kind
+            return [d for d in sorted(folder.iterdir()) if (d / "results.json").exists()] if folder.exists() else []
+
+        subs = collect_unchecked(runs("eval"), runs("attack"), self.root / "leaderboard" / "submissions")
         build_site(subs, self.root / "site", utility=self.p.utility_tasks[0],
                    title=f"cub reproduce --preset {self.p.name}", require_verified=False)
         return str(self.root / "site" / "index.html")
