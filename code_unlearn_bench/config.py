@@ -18,7 +18,7 @@ _EXECUTION_ONLY = {"output_dir", "batch_size", "quiet", "overwrite", "limit", "t
                    "tensor_parallel_size", "exec_workers", "allow_code_execution", "sandbox",
                    "allow_unsafe_execution", "config_file", "gpu_memory_utilization", "data_parallel_size",
                    # --backend openai: where and how to reach the server; the served model's id
-                   # and /v1/models entry are the run's model identity (evaluation.py), not the URL.
+                   # and /v1/models entry are the run's model identity (evaluation/run.py), not the URL.
                    # The tokenizer only scores (recorded in results' model.server.tokenizer).
                    "base_url", "api_key_env", "num_concurrent", "request_timeout", "max_retries", "tokenizer"}
 

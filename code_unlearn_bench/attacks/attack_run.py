@@ -125,7 +125,7 @@ class AttackRun:
         """Generate (resumably) and score ``prepared`` under ``setting`` through the run path.
 
         ``handle`` is anything with ``.backend`` (loaded only if generation is pending) and
-        ``.tokenizer`` (see run_path.Model): the attacks pass transformed models through it."""
+        ``.tokenizer`` (see evaluation.runner.Model): the attacks pass transformed models through it."""
         config = config or self.config
         self.begin()
         store = RunStore(self.root / "settings" / setting)
