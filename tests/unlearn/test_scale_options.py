@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from code_unlearn_bench.config import parse_save_epochs
 from code_unlearn_bench.unlearn import checkpoint as ckpt
 from code_unlearn_bench.unlearn.methods import ga as ga_module
 
@@ -32,7 +33,7 @@ def test_save_epochs_keeps_the_chosen_and_the_last(cub, tmp_path, tiny_model_dir
     code, _, err = cub(*args(tiny_model_dir, data, tmp_path / "o2", "--save-epochs", "4"))
     assert code == 2
     one_line_error(err, "--save-epochs 4 is outside 1..3")
-    assert ckpt.parse_save_epochs("last", 5) == {5} and ckpt.parse_save_epochs("all", 2) == {1, 2}
+    assert parse_save_epochs("last", 5) == {5} and parse_save_epochs("all", 2) == {1, 2}
 
 
 def test_bf16_checkpoints_and_an_exact_resume_from_fp32_master_weights(cub, tmp_path, tiny_model_dir, data,
