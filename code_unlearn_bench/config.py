@@ -16,7 +16,7 @@ from code_unlearn_bench.registry import did_you_mean
 # identity hash, so a run resumed with another batch size or worker count still matches.
 _EXECUTION_ONLY = {"output_dir", "batch_size", "quiet", "overwrite", "limit", "task_limits", "backend", "device",
                    "tensor_parallel_size", "exec_workers", "allow_code_execution", "sandbox",
-                   "allow_unsafe_execution", "config_file", "gpu_memory_utilization", "data_parallel_size",
+                   "allow_unsafe_execution", "config_file", "gpu_memory_utilization", "data_parallel_size", "threads",
                    # --backend openai: where and how to reach the server; the served model's id
                    # and /v1/models entry are the run's model identity (evaluation/run.py), not the URL.
                    # The tokenizer only scores (recorded in results' model.server.tokenizer).
@@ -55,6 +55,7 @@ class EvalConfig:
     sandbox: str = "auto"
     allow_unsafe_execution: bool = False
     exec_workers: int | None = None
+    threads: int | None = None  # torch CPU threads (None: threads.default_threads())
     config_file: str | None = None
     # --backend openai (models/openai.py); the API key itself is read from $api_key_env, never stored
     base_url: str | None = None
@@ -99,6 +100,8 @@ class EvalConfig:
         for task, n in self.task_limits.items():
             if not isinstance(n, int) or n < 1:
                 raise CubError(f"--task-limit {task}={n}: must be a positive number of samples")
+        if self.threads is not None and self.threads < 1:
+            raise CubError(f"--threads must be >= 1, got {self.threads}")
         if self.batch_size < 1:
             raise CubError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:

@@ -98,6 +98,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-unsafe-execution", action="store_true", default=None,
                    help="permit the last-resort 'process' sandbox (rlimits only, no isolation)")
     p.add_argument("--exec-workers", type=int, help="parallel sandboxed executions (default: CPU count)")
+    p.add_argument("--threads", type=int, help="CPU threads for the model (default: all cores but one, minus "
+                   "those the load average shows busy; at least 1): a core taken by another process stalls "
+                   "every torch thread")
     tracking.add_arguments(p)
 
 
@@ -105,7 +108,7 @@ _FIELDS = ("model", "revision", "apply_chat_template", "system_prompt", "data_pa
            "gpu_memory_utilization", "max_model_len",
            "backend", "batch_size", "dtype", "device", "tensor_parallel_size", "seed", "output_dir",
            "limit", "max_new_tokens", "num_samples", "temperature", "top_p", "overwrite", "quiet",
-           "allow_code_execution", "sandbox", "allow_unsafe_execution", "exec_workers", "config_file",
+           "allow_code_execution", "sandbox", "allow_unsafe_execution", "exec_workers", "threads", "config_file",
            "base_url", "api_key_env", "num_concurrent", "request_timeout", "max_retries", "tokenizer")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from code_unlearn_bench.evaluation import sessions
+from code_unlearn_bench.evaluation import sessions, threads
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.evaluation.prepare import PreparedTask, prepare_tasks
@@ -70,6 +70,7 @@ def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
     store = RunStore(config.output_dir)
     store.check_writable()
     prepared = prepare_tasks(config)
+    n_threads = threads.apply(config.threads)  # before any model is built
     own = model is None
     if model is None and caps.served:  # identity from the server: connect now
         from code_unlearn_bench.models.openai import served_handle
@@ -77,7 +78,7 @@ def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
         model = served_handle(config, loglikelihood=any(not pt.generates for pt in prepared))
     model = model or ModelHandle.open(config.model, BackendOptions.from_config(config))
     manifest = _open_run(store, config, prepared, model.info)
-    session, before = sessions.start(manifest, config), sessions.generated(manifest)
+    session, before = sessions.start(manifest, config, n_threads), sessions.generated(manifest)
     store.write_manifest(manifest)
     try:
         if own and use_replicas(config, caps):  # vLLM and --data-parallel-size N: engines in child processes
