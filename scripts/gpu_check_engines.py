@@ -1,7 +1,8 @@
 """The engine checks of scripts/gpu_check.py: the library's trainer under `accelerate launch` with
 ONE process (the borrowed machine has one GPU) and each configs/accelerate/ engine, full and
-LoRA: epoch 1, then a resume to epoch 2 from what the engine saved, the last checkpoint reloaded
-through the hf backend, all against the same two epochs run straight in a plain process.
+LoRA: two epochs, the process killed once epoch 1 is saved, then a resume to epoch 2 from what
+the engine saved, the last checkpoint reloaded through the hf backend, all against the same two
+epochs run straight in a plain process.
 
 The launched program is this file (`--engine-run`), which calls unlearn.trainer.train.
 """
@@ -40,11 +41,20 @@ def train_kwargs(ctx, lora: bool, epochs: int, out: Path) -> dict:
 
 
 def engine_run(kwargs: dict) -> None:
-    """In the launched process: one training run through the library's trainer."""
+    """In the launched process: one training run through the library's trainer; with
+    ``stop_after`` the process dies right after that epoch is saved, as a crash would (a run
+    that completes drops its resume state, so only an interrupted one can be resumed)."""
     from code_unlearn_bench.unlearn.methods import get_method
     from code_unlearn_bench.unlearn.trainer import TrainConfig, train
 
-    train(TrainConfig(**kwargs), get_method(kwargs["method"])())
+    stop_after = kwargs.pop("stop_after", None)
+
+    def on_epoch(entry: dict) -> None:
+        if entry["epoch"] == stop_after:
+            sys.stdout.flush()
+            os._exit(0)
+
+    train(TrainConfig(**kwargs), get_method(kwargs["method"])(), on_epoch=on_epoch)
 
 
 def _free_port() -> int:
@@ -113,7 +123,8 @@ def _engine_check(ctx, engine: str, lora: bool) -> dict:
     ref = reference(ctx, lora)
     out = Path(ctx["out"]) / ctx["name"]
     shutil.rmtree(out, ignore_errors=True)
-    t1 = launch(ctx, engine, train_kwargs(ctx, lora, 1, out), Path(ctx["out"]) / f"{ctx['name']}-epoch1.log")
+    t1 = launch(ctx, engine, {**train_kwargs(ctx, lora, 2, out), "stop_after": 1},
+                Path(ctx["out"]) / f"{ctx['name']}-epoch1.log")
     saved = sorted(p.name for p in (out / "resume").iterdir()) if (out / "resume").is_dir() else []
     t2 = launch(ctx, engine, train_kwargs(ctx, lora, 2, out), Path(ctx["out"]) / f"{ctx['name']}-resume.log")
     run = json.loads((out / "run.json").read_text())
