@@ -140,6 +140,8 @@ class Run:
         self.method = get_method(method_name)()
         # as the trainer loads: a LoRA base in bf16, a full fine-tune's fp32 master weights
         dtype = torch.bfloat16 if lora else torch.float32
+        # what an earlier run in this process left allocated is not this run's (prod-vs-ga builds two)
+        self.baseline = torch.cuda.memory_allocated() if self.device == "cuda" else 0
         t0 = time.perf_counter()
         with torch.device(self.device):
             model = AutoModelForCausalLM.from_config(config, dtype=dtype)
@@ -179,7 +181,7 @@ class Run:
 
         if self.probe is not None:
             return self.probe.peak
-        return int(torch.cuda.max_memory_allocated())
+        return int(torch.cuda.max_memory_allocated()) - self.baseline
 
     def entries(self) -> int:
         """PROD's real nucleus entries per position (the planner's prod_entries)."""
@@ -211,6 +213,7 @@ class Run:
         if self.probe is not None:
             self.probe.__exit__(None, None, None)
         self.model = self.optimizer = self.states = None
+        self.acc.free_memory()  # accelerate holds the prepared model and optimizer too
         gc.collect()
         if self.device == "cuda":
             torch.cuda.empty_cache()
