@@ -68,3 +68,16 @@ def test_engine_path_resume_and_reload_on_cpu(ctx):
     assert "optimizer-01.pt" in f["resume_saved"]
     fsdp = gpu_check_engines.fsdp_full({**ctx, "name": "fsdp-full"})
     assert fsdp["status"] == "skipped" and "does not run on CPU" in fsdp["reason"], fsdp
+
+
+def test_a_full_fine_tune_too_big_for_the_gpu_runs_with_fewer_layers(monkeypatch):
+    """The GPU-only sizing: the 32-layer plan over 9/10 of the GPU -> fewer layers, reported."""
+    gpu = {"out": "/nonexistent", "device": "cuda", "tiny": False, "repo": str(REPO), "name": "step-full-7b"}
+    monkeypatch.setattr(gpu_checks, "device_memory", lambda ctx: 100 * gpu_checks.GiB)
+    config, note = gpu_checks.fitting_config(gpu, "prod", lora=False, checkpointing=False)
+    assert note["layers"] == f"{config.num_hidden_layers} of 32" and note["plan_all_layers_GiB"] > 100
+    fits = gpu_checks.planned(gpu, config, "prod", False, False).peak
+    more = gpu_checks.planned(gpu, gpu_checks.big_config(gpu, config.num_hidden_layers + 4), "prod", False, False).peak
+    assert fits <= 90 * gpu_checks.GiB < more  # the most layers that fit, in steps of 4
+    config, note = gpu_checks.fitting_config(gpu, "prod", lora=True, checkpointing=True)
+    assert config.num_hidden_layers == 32 and note == {}
