@@ -19,8 +19,9 @@ GiB = 1024 ** 3
 CONFIG_7B = "tests/fixtures/model_configs/codellama-7b"
 # Logit spread of the 7B-shaped model: a random init gives near-uniform logits, so PROD's nucleus
 # (p = 0.8) would hold most of the 32k vocabulary; a trained model's holds tens. Scaling the
-# output layer to this logit std gives a trained model's few-to-hundreds of entries.
-LOGIT_STD = 6.0
+# output layer to this logit std gives ~64 entries at 32k vocabulary (Gaussian logits), the
+# planner's default and a trained model's order of magnitude.
+LOGIT_STD = 4.0
 
 
 def sizes(ctx) -> dict:
