@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -98,7 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     # a CPU dry run on a shared 2-core machine runs several times slower than the H200
     scale = args.timeout_scale or (4.0 if args.device == "cpu" else 1.0)
     started = time.monotonic()
-    verdicts = run_all(checks, out, args.device, args.tiny, args.budget * scale, started, scale)
+    done: dict[str, Verdict] = {}
+    # a SIGTERM (a caller's time limit) still gets the table of what ran
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        run_all(checks, out, args.device, args.tiny, args.budget * scale, started, scale, done)
+    except KeyboardInterrupt:
+        pass
+    verdicts = [done.get(c.name) or Verdict(c.name, "skipped", "the harness was interrupted before it finished", c.target)
+                for c in checks]
     total = time.monotonic() - started
     write_json(out / "gpu-check.json", verdicts, args, total)
     print_table(verdicts, total, out / "gpu-check.json")
@@ -136,11 +145,13 @@ def environment_problem(device: str) -> str | None:
 
 
 def run_all(checks, out: Path, device: str, tiny: bool, budget: float, started: float,
-            scale: float = 1.0) -> list[Verdict]:
+            scale: float = 1.0, verdicts: dict[str, Verdict] | None = None) -> list[Verdict]:
+    """Every check's verdict, in order; ``verdicts`` fills as they come (for an interrupted run)."""
+    verdicts = {} if verdicts is None else verdicts
     problem = environment_problem(device)
     if problem:
-        return [Verdict(c.name, "skipped", f"nothing can run: {problem}", c.target) for c in checks]
-    verdicts: dict[str, Verdict] = {}
+        verdicts.update({c.name: Verdict(c.name, "skipped", f"nothing can run: {problem}", c.target) for c in checks})
+        return list(verdicts.values())
     for check in checks:
         missing = [n for n in check.needs if n in verdicts and verdicts[n].status != "pass"]
         left = budget - (time.monotonic() - started)
@@ -185,6 +196,9 @@ def run_one(check: Check, out: Path, device: str, tiny: bool, timeout: float) ->
             os.killpg(proc.pid, 9)
             proc.wait()
             code = None
+        except KeyboardInterrupt:  # never leave a check running behind the harness
+            os.killpg(proc.pid, 9)
+            raise
     wall = round(time.monotonic() - t0, 1)
     if code is None:
         where = newest_log(out, check.name)

@@ -119,3 +119,26 @@ def test_the_checks_import_path_needs_nothing_the_h200_lacks(tmp_path):
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == str(tmp_path / "cache")
+
+
+def test_a_terminated_harness_still_prints_the_table_and_leaves_no_check_running(tmp_path):
+    (tmp_path / "fakechecks.py").write_text(FAKE_CHECKS)
+    runner = (f"import sys, time; sys.path.insert(0, {str(SCRIPTS)!r}); import gpu_check as g\n"
+              "g.environment_problem = lambda device: None\n"
+              "g.CHECKS = (g.Check('a', 't', 'fakechecks:ok', 60), g.Check('c', 't', 'fakechecks:hang', 600),\n"
+              "            g.Check('g', 't', 'fakechecks:ok', 60))\n"
+              f"sys.exit(g.main(['--device', 'cpu', '--out', {str(tmp_path / 'out')!r}]))\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", runner], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "out" / "c.log").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
+    proc.terminate()
+    stdout, _ = proc.communicate(timeout=60)
+    doc = json.loads((tmp_path / "out" / "gpu-check.json").read_text())
+    assert [(c["name"], c["status"]) for c in doc["checks"]] == [("a", "pass"), ("c", "skipped"), ("g", "skipped")]
+    assert proc.returncode == 0 and "interrupted" in stdout  # the table, with what did run
+    ps = subprocess.run(["pgrep", "-f", "fakechecks:hang"], capture_output=True, text=True)
+    assert ps.stdout.strip() == ""
