@@ -262,17 +262,21 @@ def figures_text(figures: dict) -> str:
 
 
 def print_table(verdicts: list[Verdict], total: float, json_path: Path) -> None:
+    """The whole table on stdout, and as text beside the JSON (gpu-check.txt)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"cub GPU check: {total:.0f} s in all; verdicts in {json_path}", show_lines=True)
+    table = Table(title=f"cub GPU check: {total:.0f} s in all; verdicts in {json_path}", box=box.SIMPLE_HEAD)
     for col in ("check", "verdict", "s", "figures", "target", "reason"):
         table.add_column(col, overflow="fold")
     style = {"pass": "green", "fail": "bold red", "skipped": "yellow"}
     for v in verdicts:
         table.add_row(v.name, f"[{style[v.status]}]{v.status}[/]", f"{v.wall_s:.0f}", figures_text(v.figures),
                       v.target, v.reason)
-    Console(width=200, force_terminal=False).print(table)
+    console = Console(width=170, record=True)
+    console.print(table)
+    json_path.with_suffix(".txt").write_text(console.export_text())
 
 
 if __name__ == "__main__":
