@@ -17,11 +17,14 @@ def add_model_arguments(p: argparse.ArgumentParser, served: bool = False) -> Non
     p.add_argument("--revision", help="hub models: branch, tag or commit (default main)")
     p.add_argument("--model-args", metavar="KEY=VALUE,...",
                    help="options for from_pretrained / vllm.LLM, e.g. attn_implementation=sdpa,trust_remote_code=true")
-    from code_unlearn_bench.models.registry import BACKENDS
+    from code_unlearn_bench.models.selection import served_backends
+    from code_unlearn_bench.plugins import BACKENDS
 
-    # openai (a served model) only where `served`: the other commands need the weights themselves
-    names = [n for n in BACKENDS.names() if served or n != "openai"]
-    p.add_argument("--backend", choices=["auto", *names],
+    # served backends only where `served`: the other commands need the weights themselves
+    names = [n for n in BACKENDS.names() if served or n not in served_backends()]
+    # not argparse choices: a plug-in backend (entry point cub.backends, or module:Class) is valid too,
+    # and an unknown name gets the registry's one-line "did you mean"
+    p.add_argument("--backend", metavar="{" + ",".join(["auto", *names]) + "}", type=_backend_name(served),
                    help="auto: vLLM with a CUDA GPU, else hf" +
                    ("; openai: a model served over HTTP (--base-url)" if served else ""))
     p.add_argument("--batch-size", type=int, help="generation batch size (default 8)")
@@ -38,10 +41,23 @@ def add_model_arguments(p: argparse.ArgumentParser, served: bool = False) -> Non
     p.add_argument("--seed", type=int, help="seed (default 1234)")
 
 
-def sandbox_choices() -> list[str]:
-    from code_unlearn_bench.sandbox import CHOICES
+def _backend_name(served: bool):
+    """argparse type of --backend: commands that need the weights refuse a served backend."""
+    def parse(name: str) -> str:
+        from code_unlearn_bench.models.selection import served_backends
 
-    return list(CHOICES)
+        if not served and name in served_backends():
+            raise argparse.ArgumentTypeError(f"'{name}' is a served model; this command needs the weights "
+                                             "(only cub evaluate takes a served model)")
+        return name
+
+    return parse
+
+
+def sandbox_choices() -> list[str]:
+    from code_unlearn_bench.sandbox import choices
+
+    return choices()
 
 
 def add_server_arguments(p: argparse.ArgumentParser) -> None:
@@ -121,7 +137,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 def run(args: argparse.Namespace) -> int:
     from code_unlearn_bench.errors import CubError
-    from code_unlearn_bench.evaluation import evaluate
+    from code_unlearn_bench.evaluation.run import evaluate
     from code_unlearn_bench.store import RunStore
     from code_unlearn_bench.ui import UI, print_results
 

@@ -19,7 +19,7 @@ import os
 from typing import Any, Sequence
 
 from code_unlearn_bench.errors import CubError, ModelError
-from code_unlearn_bench.models.base import Backend, GenerationSettings, ModelInfo, cut_at_stop
+from code_unlearn_bench.models.base import Backend, Capabilities, GenerationSettings, ModelInfo, cut_at_stop
 from code_unlearn_bench.models.openai_client import CompletionsClient
 from code_unlearn_bench.models.openai_probe import ProbeResult, echoed_logprobs, first_choice, probe_loglikelihood
 from code_unlearn_bench.models.seeds import sample_seed
@@ -71,7 +71,7 @@ def served_handle(config, loglikelihood: bool):
     connects, reads the identity, loads the tokenizer; with ``loglikelihood`` (a task scores
     log-likelihoods) a server whose echo fails the probe is refused before anything is generated."""
     from code_unlearn_bench.models.handle import ModelHandle
-    from code_unlearn_bench.models.registry import load_backend
+    from code_unlearn_bench.models.selection import load_backend
 
     backend = load_backend("openai", config.model, base_url=config.base_url, api_key_env=config.api_key_env,
                            num_concurrent=config.num_concurrent, request_timeout=config.request_timeout,
@@ -83,6 +83,7 @@ def served_handle(config, loglikelihood: bool):
 
 class OpenAIBackend(Backend):
     name = "openai"
+    capabilities = Capabilities(data_parallel=False, served=True)
 
     def __init__(self, spec: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  num_concurrent: int = 8, request_timeout: float = 600.0, max_retries: int = 5,

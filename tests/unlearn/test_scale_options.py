@@ -10,15 +10,9 @@ from safetensors.torch import load_file
 from code_unlearn_bench.unlearn import checkpoint as ckpt
 from code_unlearn_bench.unlearn.methods import ga as ga_module
 
-SNIPPETS = ["def add(a, b):\n    return a + b\n", "import os\nprint(os.getcwd())\n",
-            "class Point:\n    def __init__(self, x, y):\n        self.x = x\n"]
-
-
 @pytest.fixture
-def data(tmp_path):
-    path = tmp_path / "forget.jsonl"
-    path.write_text("".join(json.dumps({"task_id": f"s{i}", "content": t}) + "\n" for i, t in enumerate(SNIPPETS)))
-    return path
+def data(forget_jsonl):
+    return forget_jsonl
 
 
 def args(model, data, out, *extra):

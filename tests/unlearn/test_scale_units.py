@@ -102,7 +102,7 @@ def test_every_rank_looks_for_the_frozen_state_before_any_writes_it(tmp_path):
     then waited in: 2-process GradDiff (no collective in its precompute) hung. The look is now
     behind a barrier on every path, a resume included."""
     from code_unlearn_bench.unlearn import checkpoint as ckpt
-    from code_unlearn_bench.unlearn.prepare import frozen_states
+    from code_unlearn_bench.unlearn.model_setup import frozen_states
 
     calls = []
     acc = SimpleNamespace(wait_for_everyone=lambda: calls.append("barrier"), is_main_process=True)

@@ -14,7 +14,6 @@ from code_unlearn_bench.unlearn.data import collate
 from code_unlearn_bench.unlearn.distributed import gather_states, shard_indices
 from code_unlearn_bench.unlearn.method import Method
 
-OPTIMIZERS = ("adamw", "adamw8bit")
 
 
 def base_name(info) -> str:
