@@ -22,12 +22,12 @@ if compgen -G "$WHEELS/*.whl" >/dev/null; then
 fi
 # setup.cfg maps analyzers/, tasks/ and leaderboard/ into code_unlearn_bench, which a plain
 # PYTHONPATH cannot do: the same mapping as symbolic links (no pip, no build, no network)
-if ! (cd / && python3 -c "import code_unlearn_bench.task_specs" 2>/dev/null); then
+if ! (cd / && python3 -c "import code_unlearn_bench.tasks" 2>/dev/null); then
   SRC="$OUT/src/code_unlearn_bench"
   rm -rf "$OUT/src" && mkdir -p "$SRC" || exit 2
   for f in "$PWD"/code_unlearn_bench/*; do ln -s "$f" "$SRC/"; done
   ln -s "$PWD/analyzers" "$SRC/analyzers"
-  ln -s "$PWD/tasks" "$SRC/task_specs"
+  ln -s "$PWD/tasks" "$SRC/tasks"
   ln -s "$PWD/leaderboard" "$SRC/leaderboard"
   export PYTHONPATH="$OUT/src${PYTHONPATH:+:$PYTHONPATH}"
 fi

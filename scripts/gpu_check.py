@@ -128,7 +128,7 @@ def select(only: str | None) -> tuple[Check, ...] | None:
 def environment_problem(device: str) -> str | None:
     """Why nothing can run here (no CUDA, no torch, no package), or None. One child process so
     that a broken torch never takes the harness down."""
-    probe = ("import torch, code_unlearn_bench.task_specs, transformers, accelerate, peft\n"
+    probe = ("import torch, code_unlearn_bench.tasks, transformers, accelerate, peft\n"
              "import sys\n"
              f"if {device!r} == 'cuda' and not torch.cuda.is_available():\n"
              "    sys.exit(f'no CUDA device visible (torch {torch.__version__}, CUDA build {torch.version.cuda})')\n")

@@ -45,7 +45,8 @@ def engine_run(kwargs: dict) -> None:
     ``stop_after`` the process dies right after that epoch is saved, as a crash would (a run
     that completes drops its resume state, so only an interrupted one can be resumed)."""
     from code_unlearn_bench.unlearn.methods import get_method
-    from code_unlearn_bench.unlearn.trainer import TrainConfig, train
+    from code_unlearn_bench.config import TrainConfig
+    from code_unlearn_bench.unlearn.trainer import train
 
     stop_after = kwargs.pop("stop_after", None)
 

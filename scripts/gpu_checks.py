@@ -3,7 +3,7 @@ backend parity, and one training step of a 7B-shaped Llama against the memory pl
 
 Each check takes the harness' context dict ({"out", "device", "tiny", ...}) and returns
 {"status": "pass" | "fail" | "skipped", "reason": str, "figures": {...}}. Everything goes through
-the library's public functions (models.tiny, HFBackend, unlearn.prepare / distributed / planner);
+the library's public functions (models.tiny, HFBackend, unlearn.model_setup / distributed / planner);
 only the few lines of one optimizer step are written out here, as the trainer's loop does them
 (trainer.py has no public single-step function).
 """
@@ -128,10 +128,10 @@ class Run:
 
         from code_unlearn_bench.models.base import ModelInfo
         from code_unlearn_bench.unlearn import distributed as dist
-        from code_unlearn_bench.unlearn import prepare
+        from code_unlearn_bench.unlearn import model_setup as prepare
         from code_unlearn_bench.unlearn.data import Example
         from code_unlearn_bench.unlearn.methods import get_method
-        from code_unlearn_bench.unlearn.trainer import TrainConfig
+        from code_unlearn_bench.config import TrainConfig
 
         s = sizes(ctx)
         self.device = ctx["device"]
@@ -224,7 +224,7 @@ def planned(ctx, config, method: str, lora: bool, checkpointing: bool, entries: 
     from code_unlearn_bench.unlearn.budget import make_request
     from code_unlearn_bench.unlearn.planner import plan
     from code_unlearn_bench.unlearn.shapes import shape_from_config
-    from code_unlearn_bench.unlearn.trainer import TrainConfig
+    from code_unlearn_bench.config import TrainConfig
 
     cfg = TrainConfig(model=CONFIG_7B, task="copyright", output_dir=ctx["out"], grad_accum=1,
                       max_length=sizes(ctx)["tokens"], lora=lora, gradient_checkpointing=checkpointing)

@@ -110,7 +110,7 @@ def test_the_checks_import_path_needs_nothing_the_h200_lacks(tmp_path):
     code = (f"import sys\nfor n in {H200_LACKS!r}: sys.modules[n] = None\n"
             "from code_unlearn_bench.env import get_env\n"
             "from code_unlearn_bench.models import hf, tiny\n"
-            "from code_unlearn_bench.unlearn import budget, memtrack, prepare, trainer\n"
+            "from code_unlearn_bench.unlearn import budget, memtrack, model_setup, trainer\n"
             "from code_unlearn_bench.unlearn.data import load_forget_set\n"
             "assert len(load_forget_set('copyright', None, {'max_chars': 100}, 2).pairs) == 2\n"
             "print(get_env().cache_dir)\n")
