@@ -22,7 +22,9 @@ if compgen -G "$WHEELS/*.whl" >/dev/null; then
 fi
 # setup.cfg maps analyzers/, tasks/ and leaderboard/ into code_unlearn_bench, which a plain
 # PYTHONPATH cannot do: the same mapping as symbolic links (no pip, no build, no network)
-if ! (cd / && python3 -c "import code_unlearn_bench.tasks" 2>/dev/null); then
+# (also when another checkout's install would be imported instead of this working tree)
+HERE_PKG=$(cd / && python3 -c "import code_unlearn_bench.tasks, os; print(os.path.realpath(code_unlearn_bench.__file__))" 2>/dev/null)
+if [ "$HERE_PKG" != "$(realpath code_unlearn_bench/__init__.py)" ]; then
   SRC="$OUT/src/code_unlearn_bench"
   rm -rf "$OUT/src" && mkdir -p "$SRC" || exit 2
   for f in "$PWD"/code_unlearn_bench/*; do ln -s "$f" "$SRC/"; done

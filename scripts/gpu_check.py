@@ -128,8 +128,11 @@ def select(only: str | None) -> tuple[Check, ...] | None:
 def environment_problem(device: str) -> str | None:
     """Why nothing can run here (no CUDA, no torch, no package), or None. One child process so
     that a broken torch never takes the harness down."""
-    probe = ("import torch, code_unlearn_bench.tasks, transformers, accelerate, peft\n"
-             "import sys\n"
+    probe = ("import torch, code_unlearn_bench, code_unlearn_bench.tasks, transformers, accelerate, peft\n"
+             "import os, sys\n"
+             "pkg = os.path.realpath(code_unlearn_bench.__file__)\n"
+             f"if not pkg.startswith({str(REPO) + os.sep!r}):\n"
+             "    sys.exit(f'code_unlearn_bench comes from {pkg}, not this working tree (use scripts/gpu-check.sh)')\n"
              f"if {device!r} == 'cuda' and not torch.cuda.is_available():\n"
              "    sys.exit(f'no CUDA device visible (torch {torch.__version__}, CUDA build {torch.version.cuda})')\n")
     try:
