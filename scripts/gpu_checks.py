@@ -144,6 +144,7 @@ class Run:
         # what an earlier run in this process left allocated is not this run's (prod-vs-ga builds two)
         self.baseline = torch.cuda.memory_allocated() if self.device == "cuda" else 0
         t0 = time.perf_counter()
+        torch.manual_seed(0)  # the same random model on every run: comparable figures
         with torch.device(self.device):
             model = AutoModelForCausalLM.from_config(config, dtype=dtype)
         with torch.no_grad():
