@@ -20,9 +20,7 @@ class Env:
 
 
 def _parse() -> Env:
-    from platformdirs import user_cache_dir
-
-    cache = os.environ.get("CUB_CACHE_DIR") or user_cache_dir("code-unlearn-bench")
+    cache = os.environ.get("CUB_CACHE_DIR") or _user_cache_dir()
     data = os.environ.get("CUB_DATA_DIR")
     cse = os.environ.get("CUB_CYBERSECEVAL_PATH")
     hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
@@ -34,6 +32,13 @@ def _parse() -> Env:
                sandbox_image=os.environ.get("CUB_SANDBOX_IMAGE") or "python:3.11-slim",
                cyberseceval_path=Path(cse).expanduser() if cse else None,
                hf_hub_cache=Path(hub_cache).expanduser(), hf_offline=offline)
+
+
+def _user_cache_dir() -> str:
+    # imported only when needed: a machine with CUB_CACHE_DIR set may lack platformdirs (the GPU check)
+    from platformdirs import user_cache_dir
+
+    return user_cache_dir("code-unlearn-bench")
 
 
 @functools.lru_cache(maxsize=1)
