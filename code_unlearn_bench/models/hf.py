@@ -68,7 +68,7 @@ class HFBackend(Backend):
             with torch.inference_mode():
                 gen = self.model.generate(**enc, **kwargs)
             new = gen[:, enc["input_ids"].shape[1]:]
-            texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            texts = decode_in_context(self.tokenizer, enc["input_ids"][:, -1:], new)
             for i, text in zip(idx, texts):
                 out[i] = cut_at_stop(text, settings.stop)
         return out
@@ -105,3 +105,19 @@ class HFBackend(Backend):
                 lp = logprobs[b, L - n - 1:L - 1].gather(-1, targets[:, None])[:, 0]
                 results[r].extend(float(x) for x in lp.cpu())
         return results
+
+
+def decode_in_context(tokenizer, anchor, new) -> list[str]:
+    """The new tokens of each row as text, decoded after the prompt's last token (``anchor``;
+    prompts are left-padded) and that token's text removed. SentencePiece decoders (CodeLlama,
+    Llama 2) strip the leading space of a sequence's first word piece, so the new tokens decoded
+    alone lose the space a continuation starts with ("    return" -> "   return"); vLLM and
+    servers decode in context. Byte-level tokenizers give the same text either way."""
+    import torch
+
+    alone = tokenizer.batch_decode(new, skip_special_tokens=True)
+    both = tokenizer.batch_decode(torch.cat([anchor.to(new.device), new], dim=1), skip_special_tokens=True)
+    heads = tokenizer.batch_decode(anchor, skip_special_tokens=True)
+    # a head that is no prefix (an incomplete UTF-8 byte merged with the next): the alone decoding
+    return [b[len(h):] if b.startswith(h) else a for a, b, h in zip(alone, both, heads)]
+

@@ -127,3 +127,22 @@ def test_embedded_smollm2_converts_once_and_generates():
     b = HFBackend("smollm2-135m", device="cpu")
     out = b.generate(["def fibonacci(n):"], GenerationSettings(max_new_tokens=12))[0]
     assert "return" in out or "if" in out, out
+
+
+def test_a_sentencepiece_continuation_keeps_its_leading_space(tmp_path):
+    """A metaspace (SentencePiece-style) tokenizer strips the space of a sequence's first word piece
+    when the new tokens are decoded alone; decoded after the prompt's last token it stays, as vLLM
+    and servers return it (CodeLlama: the first line's indentation of a HumanEval completion)."""
+    import torch
+
+    from code_unlearn_bench.models.hf import decode_in_context
+    from code_unlearn_bench.models.tiny_bos import build_bos_tokenizer
+
+    texts = ["def f(x):\n    return x + 1\n", "value = compute(a, b)\nprint(value)\n"] * 20
+    tok = build_bos_tokenizer(texts, vocab_size=300, style="metaspace")
+    prompt, continuation = "def f(x):\n", "    return x + 1"
+    ids = tok(prompt + continuation, add_special_tokens=False)["input_ids"]
+    n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"])
+    assert tok.decode(ids[:n_prompt]) + tok.decode(ids[n_prompt:]) != prompt + continuation  # the trap
+    anchor, new = torch.tensor([ids[n_prompt - 1:n_prompt]]), torch.tensor([ids[n_prompt:]])
+    assert decode_in_context(tok, anchor, new) == [continuation]
