@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             from code_unlearn_bench.leaderboard.regenerate import Regenerate
 
-            regenerate = None if args.no_regenerate else Regenerate(args.regenerate_samples, args.regenerate_seed)
+            # checked now: a bad count fails before the (slow) verification
+            regenerate = None if args.no_regenerate else \
+                Regenerate(args.regenerate_samples, args.regenerate_seed).checked()
             path = submit(args.run, args.to, required=required, force=args.force, regenerate=regenerate)
         except SubmissionError as exc:
             # A list, not the one-line error: the submitter should see every problem at once.

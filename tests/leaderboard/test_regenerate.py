@@ -89,3 +89,8 @@ def test_a_replaced_completion_is_refused_by_regeneration(registered, tmp_path, 
                        "--no-regenerate")
     assert code == 0, err
     assert json.loads(next((tmp_path / "subs3").glob("*.json")).read_text())["submission"]["regenerated"] is False
+
+
+def test_bad_sample_count_is_one_line(cub, tmp_path):
+    code, _, err = cub("leaderboard", "submit", tmp_path, "--regenerate-samples", "0")
+    assert code == 2 and err.strip() == "cub: error: --regenerate-samples must be >= 1 (got 0)"
