@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from code_unlearn_bench.attacks.mia_scores import VERSION as MIA_VERSION
+from code_unlearn_bench.comparability import ATTACK_VERSIONS
 
 # task -> (kind, primary metric, higher_is_better, version)
 TASKS: dict[str, tuple[str, str, bool, str]] = {
@@ -180,5 +180,5 @@ def mia_results(name: str, auc: float, privleak: float | None = None, task: str 
                                             "higher_is_better": True}
     res["primary_metric"] = "mia_auc@min_k"
     del res["attack"]["settings"]
-    res["attack"]["version"] = MIA_VERSION
+    res["attack"]["version"] = ATTACK_VERSIONS["mia"]
     return doc

@@ -161,4 +161,4 @@ def test_an_mia_run_of_the_old_definition_is_not_shown(tmp_path):
     del doc["tasks"]["copyright"]["attack"]["version"]
     fig = figures(load_attack_run(synthetic.write_run(tmp_path / "old", doc)), "copyright")
     assert fig.headline is None and fig.effect is None
-    assert fig.missing.startswith("missing: the mia run predates MUSE's PrivLeak definition (version 1 vs 2)")
+    assert fig.missing.startswith("missing: the mia run predates its current definition (version 1 vs 2)")
