@@ -27,6 +27,7 @@ from typing import Any
 
 from code_unlearn_bench.attacks import mia_scores, related_data
 from code_unlearn_bench.attacks.attack_run import Attack, AttackRun, write_results
+from code_unlearn_bench.comparability import ATTACK_VERSIONS
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.results import task_header
 from code_unlearn_bench.run_path import generate_tasks
@@ -50,7 +51,7 @@ class MiaSettings:
 
     def parameters(self) -> dict[str, Any]:
         # retain_model only when given; version: an older definition's run dir is never resumed as this one
-        return {"holdout": self.holdout, "min_k": self.k, "version": mia_scores.VERSION,
+        return {"holdout": self.holdout, "min_k": self.k, "version": ATTACK_VERSIONS["mia"],
                 **({"retain_model": self.retain_model} if self.retain_model else {})}
 
 
@@ -136,7 +137,7 @@ def _task_result(run_: AttackRun, pt, records: list[dict], source: str, holdout_
         "task": task_header(pt, n=len(by_group["forget"])),
         "mode": "loglikelihood",
         "protocol": {"analyzer": "membership_inference",
-                     "definition": f"MUSE (swj0419/muse_bench metrics/privleak.py), version {mia_scores.VERSION}",
+                     "definition": f"MUSE (swj0419/muse_bench metrics/privleak.py), version {ATTACK_VERSIONS["mia"]}",
                      "min_k": f"mean log-prob of the floor({settings.k:.0%} x n) least likely tokens (Shi et al. "
                               f"2023; MUSE's Min-K%)",
                      "zlib": "-(mean token NLL) / zlib-compressed bytes of the text (MUSE's PPL/zlib)",
@@ -146,7 +147,7 @@ def _task_result(run_: AttackRun, pt, records: list[dict], source: str, holdout_
                      "scored_text": "the text the model was trained to forget (unlearn.data.to_pair)"},
         "primary_metric": "mia_auc@min_k",
         "metrics": metrics,
-        "attack": {"name": run_.name, "version": mia_scores.VERSION, "parameters": run_.parameters,
+        "attack": {"name": run_.name, "version": ATTACK_VERSIONS["mia"], "parameters": run_.parameters,
                    "headline": "min_k",
                    "holdout": {"source": source, "data_hash": holdout_hash},
                    "settings": groups, "retain_model": retain_info, "reading": reading},

@@ -29,13 +29,10 @@ from typing import Sequence
 import numpy as np
 
 from code_unlearn_bench.analyzer_base import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
-from code_unlearn_bench.comparability import ATTACK_VERSIONS
 from code_unlearn_bench.errors import CubError
 
 SCORES = ("min_k", "zlib", "loss")
 DEFAULT_K = 0.4  # MUSE's privleak_auc_key 'forget_holdout_Min-40%'
-# The MIA's definition: 2 = MUSE's (holdout positive, PrivLeak in percent, floor Min-K%)
-VERSION = ATTACK_VERSIONS["mia"]
 
 
 def min_k_prob(token_logprobs: Sequence[float], k: float = DEFAULT_K) -> float:
