@@ -137,7 +137,7 @@ def _task_result(run_: AttackRun, pt, records: list[dict], source: str, holdout_
         "task": task_header(pt, n=len(by_group["forget"])),
         "mode": "loglikelihood",
         "protocol": {"analyzer": "membership_inference",
-                     "definition": f"MUSE (swj0419/muse_bench metrics/privleak.py), version {ATTACK_VERSIONS["mia"]}",
+                     "definition": f"MUSE (swj0419/muse_bench metrics/privleak.py), version {ATTACK_VERSIONS['mia']}",
                      "min_k": f"mean log-prob of the floor({settings.k:.0%} x n) least likely tokens (Shi et al. "
                               f"2023; MUSE's Min-K%)",
                      "zlib": "-(mean token NLL) / zlib-compressed bytes of the text (MUSE's PPL/zlib)",
