@@ -104,17 +104,18 @@ def privleak(run: Run, task: str) -> tuple[Score | None, str | None]:
 
 
 def _stale_definition(name: str, result: dict) -> str | None:
-    """An MIA run made before MUSE's definition (issue 21: other AUC orientation, PrivLeak as a
-    fraction) is never shown beside current ones."""
-    from code_unlearn_bench.attacks.mia_scores import VERSION
+    """An attack run of another definition (the MIA before issue 21: other AUC orientation,
+    PrivLeak as a fraction) is never shown beside current ones."""
+    from code_unlearn_bench.comparability import ATTACK_VERSIONS
 
-    if name != "mia" or result.get("status") != "completed":
+    current = ATTACK_VERSIONS.get(name)
+    if current is None or result.get("status") != "completed":
         return None
     found = (result.get("attack") or {}).get("version")
-    if found == VERSION:
+    if found == current:
         return None
-    return (f"missing: the mia run predates MUSE's PrivLeak definition (version {found or 1} vs {VERSION}); "
-            f"re-run `cub attack mia`")
+    return (f"missing: the {name} run predates its current definition (version {found or 1} vs {current}); "
+            f"re-run `cub attack {name}`")
 
 
 def figures(run: Run, task: str, reference: dict | None = None) -> Robustness:
