@@ -18,6 +18,10 @@ import hashlib
 import json
 from typing import Any, Mapping
 
+# The definition each attack's results follow; results of another version are not compared with
+# them (ranking.robustness reports them missing). mia 2: MUSE's AUC orientation and PrivLeak (issue 21).
+ATTACK_VERSIONS = {"mia": "2"}
+
 # Generation settings in the key, with the value an older file that lacks one is read as.
 GENERATION_DEFAULTS: dict[str, Any] = {
     "max_new_tokens": None, "stop": [], "temperature": 0.0, "top_p": 1.0, "num_samples": 1,

@@ -82,7 +82,7 @@ def _num(value) -> str:
     return "" if value is None or pd.isna(value) else repr(float(value))
 
 
-def _task_rows(ranking: Ranking, ids: dict[str, str]) -> list[dict]:
+def _task_rows(ranking: Ranking, ids: dict[str, str], unregenerated: set[str] = frozenset()) -> list[dict]:
     rows = []
     for _, r in ranking.models.iterrows():
         rows.append({
@@ -92,6 +92,7 @@ def _task_rows(ranking: Ranking, ids: dict[str, str]) -> list[dict]:
             "method": "" if pd.isna(r["epoch"]) else r["group"],
             "epoch": "" if pd.isna(r["epoch"]) else int(r["epoch"]),
             "original": bool(r["original"]),
+            "not_regenerated": r["run"] in unregenerated,
             "forget": report.fmt_score(r["forget"], r["forget_ci_low"], r["forget_ci_high"]),
             "forget_key": _num(r["forget"]),
             "utility": report.fmt_score(r["utility"], r["utility_ci_low"], r["utility_ci_high"]),
@@ -190,7 +191,7 @@ def _model_page(run: Run, attacks: list[Run] | None = None) -> dict:
         "config_hash": run.data["config_hash"], "cub_version": run.data["cub_version"],
         "schema_version": run.data["schema_version"], "created_at": run.data["created_at"],
         "submitted_at": (run.data.get("submission") or {}).get("submitted_at", ""),
-        "verified": _verified_text(run), "seed": run.data["seed"], "python": env["python"], "platform": env.get("platform", ""),
+        "verified": _verified_text(run), "regenerated": _regenerated_text(run), "seed": run.data["seed"], "python": env["python"], "platform": env.get("platform", ""),
         "packages": sorted((k, "" if v is None else v) for k, v in env["packages"].items()),
         "tasks": tasks,
         "attacks": [_attack_details(a) for a in attacks or [] if a.model["fingerprint"] == run.model["fingerprint"]],
@@ -206,6 +207,7 @@ def build_site(submissions: str | Path, out: str | Path, utility: str | None = N
     if len(set(ids.values())) != len(ids):
         raise CubError(f"two submissions in {submissions} share an id; remove the duplicate")
     utility = utility or default_utility_task(runs)
+    unregenerated = {str(run.source) for run in runs if _regenerated_text(run) == NOT_REGENERATED}
     attack_runs = load_attack_submissions(submissions)
     out = Path(out)
     for sub in ("models", "static", "plots", "data"):
@@ -223,7 +225,7 @@ def build_site(submissions: str | Path, out: str | Path, utility: str | None = N
         rankings.append(ranking)
         plot = save_tradeoff(ranking, out / "plots" / f"tradeoff-{task}.png")
         sections.append({"task": task, "ranking": ranking, "plot": f"plots/{plot.name}",
-                         "rows": _task_rows(ranking, ids), "methods": _method_rows(ranking)})
+                         "rows": _task_rows(ranking, ids, unregenerated), "methods": _method_rows(ranking)})
     if not sections:
         raise CubError("no submission has a forget task; nothing to rank")
 
@@ -259,6 +261,22 @@ def _verified_text(run: Run) -> str:
     if not verified:
         return "not verified (local site)"
     return f"{verified.get('how', 're-scored')} by {verified.get('by', 'cub')}"
+
+
+NOT_REGENERATED = "not re-generated"
+
+
+def _regenerated_text(run: Run) -> str:
+    """A verified submission made with --no-regenerate (or before re-generation existed) is marked."""
+    sub = run.data.get("submission") or {}
+    if not sub.get("verified"):
+        return ""
+    done = sub.get("regenerated")
+    if not done:
+        return NOT_REGENERATED
+    counts = ", ".join(f"{task}: {len(ids)}" for task, ids in sorted(done.get("samples", {}).items()))
+    return (f"greedy items re-generated from the weights ({done.get('backend')}, {done.get('dtype')}, seed "
+            f"{done.get('seed')}) gave the submitted tokens" + (f" ({counts})" if counts else " (no greedy task)"))
 
 
 def _utility_cell(run: Run, task: str) -> dict:

@@ -22,6 +22,8 @@ from typing import Callable, Iterable
 
 from code_unlearn_bench import comparability
 from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.leaderboard.regenerate import Regenerate
+from code_unlearn_bench.leaderboard.regenerate import regenerate as regenerate_sample
 from code_unlearn_bench.leaderboard.verify import verify as verify_run
 from code_unlearn_bench.results import RESULTS_FILE, schema_errors
 
@@ -188,7 +190,8 @@ def submission_id(data: dict) -> str:
     return f"{slug(data['model']['name'])}-{fingerprint[:10]}-{config[:8]}"
 
 
-def normalise(data: dict, now: datetime | None = None, rescored: dict | None = None) -> dict:
+def normalise(data: dict, now: datetime | None = None, rescored: dict | None = None,
+              regenerated: dict | None = None) -> dict:
     """The submission document: the results.json fields that matter for comparison, plus a
     ``submission`` block. It still matches the results schema, so ranking code reads it as a run.
     ``rescored`` (task -> result re-scored from the generations) replaces the submitted numbers
@@ -207,6 +210,8 @@ def normalise(data: dict, now: datetime | None = None, rescored: dict | None = N
         doc["submission"]["verified"] = {"by": f"cub {__version__}", "tasks": sorted(rescored),
                                          "how": "generations re-scored via the `cub score` path; every metric, n "
                                                 "and CI reproduced"}
+        # False: submitted with --no-regenerate; the site marks it "not re-generated"
+        doc["submission"]["regenerated"] = regenerated or False
     return doc
 
 
@@ -222,9 +227,11 @@ def load_results(run: str | Path) -> tuple[Path, object]:
 
 
 def submit(run: str | Path, to: str | Path, required: Iterable[str] | None = None, force: bool = False,
-           lookup: TaskLookup | None = None, verifier=None) -> Path:
+           lookup: TaskLookup | None = None, verifier=None, regenerate: Regenerate | None = None) -> Path:
     """Validate and verify ``run`` and write its normalised submission into folder ``to``; returns
-    the file. ``verifier`` defaults to :func:`verify_run` (resolved at call time: patchable)."""
+    the file. ``verifier`` defaults to :func:`verify_run` (resolved at call time: patchable).
+    ``regenerate``: re-generate a sample of greedy items from the weights (leaderboard/regenerate.py);
+    None stores the submission marked "not re-generated"."""
     file, data = load_results(run)
     errors = validate(data, required, lookup)
     if errors:
@@ -233,7 +240,12 @@ def submit(run: str | Path, to: str | Path, required: Iterable[str] | None = Non
     errors, rescored = (verifier or verify_run)(file.parent, data, lambda name: _registered(lookup, name))
     if errors:
         raise SubmissionError(str(file), errors)
-    doc = normalise(data, rescored=rescored)
+    record = None
+    if regenerate is not None:  # after re-scoring: the costly check runs on an otherwise valid run
+        errors, record = regenerate_sample(file.parent, data, regenerate.checked())
+        if errors:
+            raise SubmissionError(str(file), errors)
+    doc = normalise(data, rescored=rescored, regenerated=record)
     return _store(doc, Path(to) / f"{doc['submission']['id']}.json", force, "the same model and config")
 
 

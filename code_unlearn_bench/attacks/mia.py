@@ -1,5 +1,6 @@
 """Membership inference (MUSE's privacy leakage): can the checkpoint's likelihoods still tell the
-forget set (members) from never-seen holdout samples of the same kind? AUC 0.5: no; 1.0: every
+forget set from never-seen holdout samples of the same source? As MUSE computes it
+(attacks/mia_scores.py): the holdout set is the positive class, so AUC 0.5: no; near 0: every
 forget sample is recognisable.
 
 Each sample is scored on the text the model was trained to forget, as the unlearn package pairs it
@@ -9,8 +10,13 @@ backend's log-likelihood call. The log-probs are saved per sample in
 
 With ``--retain-model`` (a model never trained on the forget set: MUSE's retrained model; in the
 learn -> unlearn pipeline the model before `cub learn`) the same samples are scored with it too
-(``D/settings/mia-retain/``) and MUSE's PrivLeak = (AUC - AUC_retain) / AUC_retain is reported per
-score with a paired bootstrap CI; without one, read the AUC against 0.5.
+(``D/settings/mia-retain/``) and MUSE's PrivLeak = (AUC - AUC_retain) / AUC_retain * 100 (percent)
+is reported per score with a paired bootstrap CI; without one, read the AUC against 0.5.
+
+The holdout comes from the forget set's own source: ``--holdout-data``; else, when ``--data``
+replaced the task's data, the samples of ``--data`` left over after ``--limit`` (a held-out split);
+else the task's built-in disjoint set (copyright: shipped standard-library files, the default
+forget set's source).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 from code_unlearn_bench.attacks import mia_scores, related_data
 from code_unlearn_bench.attacks.attack_run import Attack, AttackRun, write_results
+from code_unlearn_bench.comparability import ATTACK_VERSIONS
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.evaluation.prepare import task_header
 from code_unlearn_bench.evaluation.runner import generate_tasks
@@ -34,7 +41,7 @@ _GROUPS = ("forget", "holdout")
 @dataclass
 class MiaSettings:
     holdout: str | None = None  # None: the task's built-in disjoint default
-    k: float = 0.2  # Min-K%: the share of least likely tokens
+    k: float = mia_scores.DEFAULT_K  # Min-K%: the share of least likely tokens (MUSE: 40%)
     retain_model: str | None = None  # never trained on the forget set: the PrivLeak reference
 
     def checked(self, config=None) -> "MiaSettings":
@@ -43,8 +50,8 @@ class MiaSettings:
         return self
 
     def parameters(self) -> dict[str, Any]:
-        # retain_model only when given: older runs' parameters (and so their identity) are unchanged
-        return {"holdout": self.holdout, "min_k": self.k,
+        # retain_model only when given; version: an older definition's run dir is never resumed as this one
+        return {"holdout": self.holdout, "min_k": self.k, "version": ATTACK_VERSIONS["mia"],
                 **({"retain_model": self.retain_model} if self.retain_model else {})}
 
 
@@ -58,6 +65,10 @@ def scored_pair(task_name: str, sample: Sample, group: str) -> Sample:
 
 def _holdout(run_: AttackRun, pt, settings: MiaSettings) -> tuple[list[Sample], str]:
     full_forget = pt.task.load_samples(pt.source, run_.config.options_for(pt.task.name))
+    if not settings.holdout and pt.source:  # --data replaced the forget set: hold out from the same source
+        split = _held_out_split(pt, full_forget)
+        related_data.check_disjoint(pt.samples, split, "the held-out split of --data")
+        return split, f"{pt.source} (samples after the first {len(pt.samples)})"
     loader_options, _ = pt.task.split_options(run_.config.options_for(pt.task.name))
     source = settings.holdout or related_data.write_default(
         pt.task.name, full_forget, len(pt.samples), run_.root / "mia" / f"{pt.task.name}-holdout.jsonl",
@@ -67,6 +78,18 @@ def _holdout(run_: AttackRun, pt, settings: MiaSettings) -> tuple[list[Sample], 
     return holdout, source
 
 
+def _held_out_split(pt, full: list[Sample]) -> list[Sample]:
+    """The samples of ``--data`` the forget set (its first ``--limit``) left out, as many as the
+    forget set has: never-seen samples of the same source, as MUSE's holdout split."""
+    used = {s.id for s in pt.samples}
+    rest = [s for s in full if s.id not in used][:len(pt.samples)]
+    if not rest:
+        raise CubError(f"task '{pt.task.name}': --data has no samples beyond the {len(pt.samples)} forget samples "
+                       f"to hold out for the MIA; give --holdout-data (never-seen samples of the same source) or "
+                       f"use --limit so part of --data is held out")
+    return rest
+
+
 def _by_group(records: list[dict]) -> dict[str, list[dict[str, float]]]:
     by_group: dict[str, list[dict[str, float]]] = {g: [] for g in _GROUPS}
     for r in records:
@@ -74,39 +97,39 @@ def _by_group(records: list[dict]) -> dict[str, list[dict[str, float]]]:
     return by_group
 
 
+def _auc_metric(holdout: list[float], forget: list[float]) -> dict[str, Any]:
+    """MUSE's AUC: holdout = positive class (0.5: forget set looks never-seen; near 0: recognised)."""
+    return {"value": round(mia_scores.auc(holdout, forget), 6), "ci95": mia_scores.auc_ci(holdout, forget),
+            "n": len(forget) + len(holdout), "higher_is_better": True}
+
+
 def _privleak_metrics(by_group: dict, retain_records: list[dict]) -> dict[str, Any]:
     """``mia_auc_retain@<score>`` and ``privleak@<score>`` (same samples, same order as ``by_group``)."""
     ref = _by_group(retain_records)
     out = {}
     for score in mia_scores.SCORES:
-        m, o = [s[score] for s in by_group["forget"]], [s[score] for s in by_group["holdout"]]
-        rm, ro = [s[score] for s in ref["forget"]], [s[score] for s in ref["holdout"]]
-        auc_retain = mia_scores.auc(rm, ro)
-        out[f"mia_auc_retain@{score}"] = {"value": round(auc_retain, 6), "ci95": mia_scores.auc_ci(rm, ro),
-                                          "n": len(rm) + len(ro), "higher_is_better": False}
-        out[f"privleak@{score}"] = {"value": round(mia_scores.privleak(mia_scores.auc(m, o), auc_retain), 6),
-                                    "ci95": mia_scores.privleak_ci(m, o, rm, ro), "n": len(m) + len(o),
-                                    "higher_is_better": False}
+        f, h = [s[score] for s in by_group["forget"]], [s[score] for s in by_group["holdout"]]
+        rf, rh = [s[score] for s in ref["forget"]], [s[score] for s in ref["holdout"]]
+        out[f"mia_auc_retain@{score}"] = _auc_metric(rh, rf)
+        leak = mia_scores.privleak(mia_scores.auc(h, f), mia_scores.auc(rh, rf))
+        out[f"privleak@{score}"] = {"value": round(leak, 6), "ci95": mia_scores.privleak_ci(f, h, rf, rh),
+                                    "n": len(f) + len(h), "higher_is_better": True}
     return out
 
 
 def _task_result(run_: AttackRun, pt, records: list[dict], source: str, holdout_hash: str,
                  settings: MiaSettings, retain: tuple[list[dict], str] | None = None) -> dict[str, Any]:
     by_group = _by_group(records)
-    metrics = {}
-    for score in mia_scores.SCORES:
-        members = [s[score] for s in by_group["forget"]]
-        others = [s[score] for s in by_group["holdout"]]
-        metrics[f"mia_auc@{score}"] = {"value": round(mia_scores.auc(members, others), 6),
-                                       "ci95": mia_scores.auc_ci(members, others),
-                                       "n": len(members) + len(others), "higher_is_better": False}
-    reading = "AUC 0.5: forget samples look never-seen; 1.0: all still recognisable"
+    metrics = {f"mia_auc@{score}": _auc_metric([s[score] for s in by_group["holdout"]],
+                                               [s[score] for s in by_group["forget"]])
+               for score in mia_scores.SCORES}
+    reading = "AUC (MUSE: holdout = positive class) 0.5: forget samples look never-seen; near 0: still recognisable"
     retain_info = None
     if retain is not None:
         metrics.update(_privleak_metrics(by_group, retain[0]))
         retain_info = {"model": settings.retain_model, "fingerprint": retain[1]}
-        reading += ("; PrivLeak (MUSE) = (AUC - AUC_retain) / AUC_retain against a model never trained on the "
-                    "forget set: 0 = as if never learnt, > 0 = still leaks, < 0 = over-unlearned")
+        reading += ("; PrivLeak (MUSE, %) = (AUC - AUC_retain) / AUC_retain * 100 against a model never trained "
+                    "on the forget set: 0 = as if never learnt, about -100 = still leaks, > 0 = over-unlearned")
     groups = {g: {"n": len(v), **{f"mean_{s}": round(sum(x[s] for x in v) / len(v), 6) for s in mia_scores.SCORES}}
               for g, v in by_group.items()}
     return {
@@ -114,14 +137,18 @@ def _task_result(run_: AttackRun, pt, records: list[dict], source: str, holdout_
         "task": task_header(pt, n=len(by_group["forget"])),
         "mode": "loglikelihood",
         "protocol": {"analyzer": "membership_inference",
-                     "min_k": f"mean log-prob of the {settings.k:.0%} least likely tokens (Shi et al. 2023)",
-                     "zlib": "-(mean token NLL) / zlib-compressed bytes of the text (Carlini et al. 2021)",
-                     "loss": "mean token log-prob",
-                     "auc": "Mann-Whitney AUC, forget (members) vs holdout; stratified bootstrap 95% CI",
+                     "definition": f"MUSE (swj0419/muse_bench metrics/privleak.py), version {ATTACK_VERSIONS['mia']}",
+                     "min_k": f"mean log-prob of the floor({settings.k:.0%} x n) least likely tokens (Shi et al. "
+                              f"2023; MUSE's Min-K%)",
+                     "zlib": "-(mean token NLL) / zlib-compressed bytes of the text (MUSE's PPL/zlib)",
+                     "loss": "mean token log-prob (MUSE's PPL)",
+                     "auc": "Mann-Whitney AUC, holdout (positive class) vs forget, as MUSE's "
+                            "forget_holdout_<score>; stratified bootstrap 95% CI",
                      "scored_text": "the text the model was trained to forget (unlearn.data.to_pair)"},
         "primary_metric": "mia_auc@min_k",
         "metrics": metrics,
-        "attack": {"name": run_.name, "parameters": run_.parameters, "headline": "min_k",
+        "attack": {"name": run_.name, "version": ATTACK_VERSIONS["mia"], "parameters": run_.parameters,
+                   "headline": "min_k",
                    "holdout": {"source": source, "data_hash": holdout_hash},
                    "settings": groups, "retain_model": retain_info, "reading": reading},
     }
@@ -135,12 +162,15 @@ class MiaAttack(Attack):
 
     @classmethod
     def add_arguments(cls, p) -> None:
-        p.add_argument("--holdout-data", help="never-seen samples in the task's format (copyright default: "
+        p.add_argument("--holdout-data", help="never-seen samples in the task's format (default: the samples of "
+                                              "--data after --limit; without --data, copyright's shipped "
                                               "standard-library files not in the forget set)")
-        p.add_argument("--min-k", type=float, default=0.2, help="Min-K%% share of least likely tokens (default 0.2)")
+        p.add_argument("--min-k", type=float, default=mia_scores.DEFAULT_K,
+                       help=f"Min-K%% share of least likely tokens (default {mia_scores.DEFAULT_K}, MUSE's)")
         p.add_argument("--retain-model", metavar="MODEL",
                        help="a model never trained on the forget set (MUSE's retrained model; after `cub learn`, "
-                            "the model before learning): adds its AUC and PrivLeak = (AUC - AUC_retain) / AUC_retain")
+                            "the model before learning): adds its AUC and MUSE's PrivLeak = (AUC - AUC_retain) / AUC_retain "
+                            "x 100 (%%)")
 
     @classmethod
     def settings_from_args(cls, args) -> MiaSettings:

@@ -18,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                             "hashes and sample counts of the registered tasks, their canonical "
                                             "settings), then verify it: every sample id once in "
                                             "RUN/generations/<task>.jsonl, and the generations re-scored here (as "
-                                            "`cub score` does) must reproduce every metric, n and CI. Stores the "
-                                            "re-scored numbers. See docs/trust.md.")
+                                            "`cub score` does) must reproduce every metric, n and CI, and a seeded "
+                                            "sample of greedy items re-generated from the weights must give the "
+                                            "same tokens. Stores the re-scored numbers. See docs/trust.md.")
     submit.add_argument("run", metavar="RUN", help="run directory with results.json and generations/ "
                                                     "(or its results.json)")
     submit.add_argument("--to", default=DEFAULT_SUBMISSIONS, metavar="DIR",
@@ -27,6 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     submit.add_argument("--require", metavar="TASK[,TASK...]",
                         help="tasks that must be completed (default: at least one forget and one utility task)")
     submit.add_argument("--force", action="store_true", help="replace an existing submission of the same model+config")
+    submit.add_argument("--regenerate-samples", type=int, default=3, metavar="N",
+                        help="greedy items per task re-generated from the weights the results name, on the run's "
+                             "backend and dtype; their token ids must equal the submitted ones (default 3)")
+    submit.add_argument("--regenerate-seed", type=int, metavar="S",
+                        help="seed of the re-generated sample (default: drawn now; recorded either way)")
+    submit.add_argument("--no-regenerate", action="store_true",
+                        help="skip re-generation; the site then marks the submission \"not re-generated\"")
 
     attack = actions.add_parser(
         "submit-attack", help="validate a `cub attack` run of a submitted model and store it beside its submission",
@@ -61,7 +69,12 @@ def run(args: argparse.Namespace) -> int:
 
         required = [t.strip() for t in args.require.split(",") if t.strip()] if args.require else None
         try:
-            path = submit(args.run, args.to, required=required, force=args.force)
+            from code_unlearn_bench.leaderboard.regenerate import Regenerate
+
+            # checked now: a bad count fails before the (slow) verification
+            regenerate = None if args.no_regenerate else \
+                Regenerate(args.regenerate_samples, args.regenerate_seed).checked()
+            path = submit(args.run, args.to, required=required, force=args.force, regenerate=regenerate)
         except SubmissionError as exc:
             # A list, not the one-line error: the submitter should see every problem at once.
             print(f"cub: error: {args.run} cannot be submitted:", file=sys.stderr)

@@ -103,6 +103,21 @@ def privleak(run: Run, task: str) -> tuple[Score | None, str | None]:
     return (score, "PrivLeak") if score is not None else (None, None)
 
 
+def _stale_definition(name: str, result: dict) -> str | None:
+    """An attack run of another definition (the MIA before issue 21: other AUC orientation,
+    PrivLeak as a fraction) is never shown beside current ones."""
+    from code_unlearn_bench.comparability import ATTACK_VERSIONS
+
+    current = ATTACK_VERSIONS.get(name)
+    if current is None or result.get("status") != "completed":
+        return None
+    found = (result.get("attack") or {}).get("version")
+    if found == current:
+        return None
+    return (f"missing: the {name} run predates its current definition (version {found or 1} vs {current}); "
+            f"re-run `cub attack {name}`")
+
+
 def figures(run: Run, task: str, reference: dict | None = None) -> Robustness:
     """The robustness figures of attack run ``run`` on ``task``. ``reference`` is the evaluate
     run's result for the task: an attack on another task version or other data is not comparable
@@ -118,6 +133,9 @@ def figures(run: Run, task: str, reference: dict | None = None) -> Robustness:
             if mine.get(key) and theirs.get(key) and mine[key] != theirs[key]:
                 return Robustness(name, task, missing=f"missing: the {name} run used another {what} on '{task}' "
                                                       f"({mine[key]} vs {theirs[key]})", source=source)
+    stale = _stale_definition(name, result)
+    if stale:
+        return Robustness(name, task, missing=stale, source=source)
     status = result.get("status")
     if status != "completed":
         reason = result.get("reason")

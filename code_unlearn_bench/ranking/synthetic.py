@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from code_unlearn_bench.comparability import ATTACK_VERSIONS
+
 # task -> (kind, primary metric, higher_is_better, version)
 TASKS: dict[str, tuple[str, str, bool, str]] = {
     "copyright": ("forget", "forget_quality", True, "1.0"),
@@ -172,10 +174,11 @@ def mia_results(name: str, auc: float, privleak: float | None = None, task: str 
     doc = attack_results(name, task=task, attack="mia")
     res = doc["tasks"][task]
     res["metrics"] = {"mia_auc@min_k": {"value": auc, "ci95": [auc - 0.1, auc + 0.1], "n": 40,
-                                        "higher_is_better": False}}
+                                        "higher_is_better": True}}
     if privleak is not None:
         res["metrics"]["privleak@min_k"] = {"value": privleak, "ci95": [privleak - 0.1, privleak + 0.1], "n": 40,
-                                            "higher_is_better": False}
+                                            "higher_is_better": True}
     res["primary_metric"] = "mia_auc@min_k"
     del res["attack"]["settings"]
+    res["attack"]["version"] = ATTACK_VERSIONS["mia"]
     return doc

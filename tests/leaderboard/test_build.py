@@ -27,6 +27,10 @@ def registered(name):
 def fake_registry(monkeypatch, synthetic_verifier):
     monkeypatch.setattr(submit_mod, "registered_task", registered)
     monkeypatch.setattr(submit_mod, "verify_run", synthetic_verifier)
+    # synthetic runs name no real weights: re-generation is tested on real runs (test_regenerate.py)
+    monkeypatch.setattr(submit_mod, "regenerate_sample", lambda run_dir, data, settings: (
+        [], {"seed": settings.seed, "per_task": settings.per_task, "backend": "hf", "dtype": "float32",
+             "samples": {"copyright": ["a"]}}))
 
 
 @pytest.fixture
@@ -309,3 +313,20 @@ def test_privleak_on_the_site(tmp_path, cub):
                      prod), prod
     page = next((tmp_path / "site" / "models").glob("prod-e3-*.html")).read_text(encoding="utf-8")
     assert "privleak@min_k" in page and "0.600 [0.500, 0.700]" in page
+
+
+def test_a_submission_not_regenerated_is_marked_on_the_site(tmp_path, cub):
+    runs = synthetic.write_demo_set(tmp_path / "runs")[:2]
+    for run, extra in zip(runs, (["--no-regenerate"], ["--regenerate-seed", "7"])):
+        code, _, err = cub("leaderboard", "submit", run, "--to", tmp_path / "subs", *extra)
+        assert code == 0, err
+    docs = [json.loads(p.read_text()) for p in sorted((tmp_path / "subs").glob("*.json"))]
+    assert sorted(bool(d["submission"]["regenerated"]) for d in docs) == [False, True]
+    assert any((d["submission"]["regenerated"] or {}).get("seed") == 7 for d in docs)
+    code, _, err = cub("leaderboard", "build", "--submissions", tmp_path / "subs", "--out", tmp_path / "site")
+    assert code == 0, err
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert index.count(">not re-generated</span>") == 1  # one row per forget task: the skipped one only
+    pages = {p.name: p.read_text() for p in (tmp_path / "site" / "models").glob("*.html")}
+    assert sum("<th>Re-generated</th><td>not re-generated</td>" in t for t in pages.values()) == 1
+    assert sum("seed 7) gave the submitted tokens" in t for t in pages.values()) == 1

@@ -151,3 +151,14 @@ def test_rank_cli_bad_attacks_is_one_line_error(cub, demo, which, message):
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
     code, _, err = cub("rank", demo / "runs", demo / "attacks" / "prod-e3")
     assert code == 2 and "--attacks" in err and err.count("\n") == 1
+
+
+def test_an_mia_run_of_the_old_definition_is_not_shown(tmp_path):
+    # issue 21: before MUSE's definition the AUC had the other orientation and PrivLeak was a fraction
+    from code_unlearn_bench.ranking.robustness import figures
+
+    doc = synthetic.mia_results("prod-e3", 0.8, 0.6)
+    del doc["tasks"]["copyright"]["attack"]["version"]
+    fig = figures(load_attack_run(synthetic.write_run(tmp_path / "old", doc)), "copyright")
+    assert fig.headline is None and fig.effect is None
+    assert fig.missing.startswith("missing: the mia run predates its current definition (version 1 vs 2)")
