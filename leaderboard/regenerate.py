@@ -78,7 +78,7 @@ def regenerate(run_dir: Path, data: dict, settings: Regenerate) -> tuple[list[st
     """(problems, the record stored in ``submission.regenerated``)."""
     from code_unlearn_bench.config import EvalConfig
     from code_unlearn_bench.models.handle import BackendOptions, ModelHandle
-    from code_unlearn_bench.prepare import prepare_tasks
+    from code_unlearn_bench.evaluation.prepare import prepare_tasks
 
     tasks = greedy_tasks(data)
     backend, dtype = declared(data)
@@ -107,7 +107,7 @@ def regenerate(run_dir: Path, data: dict, settings: Regenerate) -> tuple[list[st
 
 
 def _compare(run_dir: Path, scratch: str, config, prepared, handle, settings: Regenerate, record: dict) -> list[str]:
-    from code_unlearn_bench.run_path import generate_tasks, records_by_id
+    from code_unlearn_bench.evaluation.runner import generate_tasks, records_by_id
     from code_unlearn_bench.store import RunStore
 
     submitted = {pt.task.name: records_by_id(RunStore(run_dir), pt.task.name) for pt in prepared}

