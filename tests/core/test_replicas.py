@@ -20,8 +20,27 @@ def test_replica_devices(monkeypatch):
         replica_devices(3, 2, "hf")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert replica_devices(2, 1, "hf") == [None, None]  # CPU processes
+    monkeypatch.setenv("VLLM_TARGET_DEVICE", "cpu")  # vLLM's CPU platform: CPU processes too
+    assert replica_devices(2, 1, "vllm") == [None, None]
+    from code_unlearn_bench.models import vllm_platform
+
+    monkeypatch.delenv("VLLM_TARGET_DEVICE")
+    monkeypatch.setattr(vllm_platform, "built_for_cpu", lambda: False)  # a GPU build of vLLM
     with pytest.raises(CubError, match="needs 1 GPUs, 0 visible"):
         replica_devices(1, 1, "vllm")
+
+
+def test_vllm_cpu_replicas_bind_disjoint_cores(monkeypatch):
+    from code_unlearn_bench.models import vllm_platform
+    from code_unlearn_bench.replicas import replica_env
+
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    monkeypatch.setattr(vllm_platform.os, "sched_getaffinity", lambda _: {0, 1, 2, 3, 5})
+    assert vllm_platform.replica_cpu_binds(2) == ["0,1", "2,3"]
+    assert vllm_platform.replica_cpu_binds(7)[5:] == ["0", "1"]
+    assert replica_env(1, 2, None, "vllm")["VLLM_CPU_OMP_THREADS_BIND"] == "2,3"
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in replica_env(0, 1, None, "vllm")  # one engine: vLLM's auto
+    assert replica_env(0, 2, "3", "vllm")["CUDA_VISIBLE_DEVICES"] == "3"
 
 
 def test_merge_parts_moves_each_record_once(tmp_path):
