@@ -109,3 +109,60 @@ def test_sampling_copies_differ_and_repeat_with_their_seeds(vllm_tiny):
     assert again[1:] == first
     other = vllm_tiny.generate(["def f(x):"] * 5, settings, seeds=[s + 1 for s in seeds])
     assert not set(other) & set(first)
+
+
+def _adapter(base, out, r):
+    """A LoRA adapter with random (non-zero) B: unlike peft's default init it changes the model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(r)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
+                           LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj"],
+                                      init_lora_weights=False))
+    model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def lora_set(start_vllm, tiny_memorised, tmp_path_factory):
+    """Adapters of rank 4 and 24 on one engine (max_lora_rank from the larger), and the base on it."""
+    root = tmp_path_factory.mktemp("lora")
+    a1, a2 = _adapter(tiny_memorised.path, root / "a1", 4), _adapter(tiny_memorised.path, root / "a2", 24)
+    owner = start_vllm(a1, lora_adapters=[str(a2)])
+    from code_unlearn_bench.models.vllm import VLLMBackend
+
+    shared = {"a1": owner, "a2": VLLMBackend(str(a2), share_engine_with=owner),
+              "base": VLLMBackend(str(tiny_memorised.path), share_engine_with=owner)}
+    return shared, {"a1": a1, "a2": a2, "base": tiny_memorised.path}, root
+
+
+def test_lora_adapters_and_base_on_one_engine_equal_hf_in_any_order(lora_set, tiny_memorised):
+    shared, paths, _ = lora_set
+    owner = shared["a1"]
+    assert owner.engine.llm_engine.vllm_config.lora_config.max_lora_rank == 32  # rank 24 rounded up
+    docs = _docs(tiny_memorised)[:3]
+    hf = {name: _hf(path) for name, path in paths.items()}
+    want = {name: [_nll(x) for x in _hf_nll(b, docs)] for name, b in hf.items()}
+    assert len({tuple(round(x, 4) for x in w) for w in want.values()}) == 3  # the adapters change the model
+    # adapter first, then the base with prompt_logprobs (crashed vLLM's CPU LoRA logits before the
+    # one-request-per-call workaround), then the other adapter, then back
+    for name in ("a1", "base", "a2", "base", "a1"):
+        got = [_nll(x) for x in shared[name].loglikelihood(docs)]
+        assert got == pytest.approx(want[name], rel=1e-5), name
+    settings = GenerationSettings(max_new_tokens=12)
+    for name in ("a2", "base", "a1"):
+        got = shared[name].generate(tiny_memorised.seen, settings)
+        ref = hf[name].generate(tiny_memorised.seen, settings, batch_size=1)
+        assert [t.rstrip("\ufffd") for t in got] == [t.rstrip("\ufffd") for t in ref], name
+
+
+def test_an_adapter_above_the_engines_rank_is_refused_in_one_line(lora_set):
+    from code_unlearn_bench.errors import ModelError
+    from code_unlearn_bench.models.vllm import VLLMBackend
+
+    shared, paths, root = lora_set
+    big = _adapter(paths["base"], root / "a64", 64)
+    with pytest.raises(ModelError, match=r"LoRA rank 64, above the shared engine's max_lora_rank 32"):
+        VLLMBackend(str(big), share_engine_with=shared["a1"])
