@@ -53,6 +53,7 @@ def _platform_is_cpu(injected: bool) -> bool:
         import torch
 
         return not torch.cuda.is_available()
+    _import_vllm()  # missing: the one-line install hint
     from code_unlearn_bench.models.vllm_platform import on_cpu
 
     return on_cpu()
