@@ -61,6 +61,11 @@ def test_engine_reports_cpu_float32_and_its_own_context(vllm_tiny):
     assert str(config.dtype) == "torch.float32" and vllm_tiny.dtype == "float32"
     assert vllm_tiny.max_length == config.max_model_len == VLLM_MAX_LEN
     assert vllm_tiny._engine.cpu
+    from code_unlearn_bench.models.vllm_platform import cpu_kv_cache_bytes
+
+    # an explicit KV cache, not --gpu-memory-utilization's 90% of host RAM
+    cache = vllm_tiny.engine.llm_engine.vllm_config.cache_config
+    assert cache.kv_cache_memory_bytes == cpu_kv_cache_bytes(Path(vllm_tiny._engine.base), "float32", VLLM_MAX_LEN)
 
 
 def test_greedy_token_ids_equal_hf_on_the_copyright_task(vllm_tiny, hf_tiny, copyright_prompts):
