@@ -32,6 +32,7 @@ def main() -> None:
     from vllm import SamplingParams
 
     from code_unlearn_bench.config import EvalConfig
+    from code_unlearn_bench.models.loading import resolve_model
     from code_unlearn_bench.models.vllm import VLLMBackend
     from code_unlearn_bench.models.vllm_platform import on_cpu
     from code_unlearn_bench.prepare import prepare_tasks
@@ -39,6 +40,7 @@ def main() -> None:
     from code_unlearn_bench.store import RunStore
 
     cpu = on_cpu()
+    resolve_model(args.model)  # converts the embedded model once, outside the engine start
     config = EvalConfig(model=args.model, backend="vllm", tasks=["copyright"], limit=args.limit,
                         max_new_tokens=args.max_new_tokens, dtype="float32" if cpu else "auto",
                         model_args={"enforce_eager": True} if cpu else {})
