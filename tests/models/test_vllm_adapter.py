@@ -107,11 +107,12 @@ def _adapter(base, out, r):
 
 def test_two_adapters_of_one_base_share_one_engine(fake_vllm, tiny_model_dir, tmp_path):
     a1, a2 = _adapter(tiny_model_dir, tmp_path / "a1", 4), _adapter(tiny_model_dir, tmp_path / "a2", 24)
-    b1 = _backend(a1)
+    b1 = _backend(a1, lora_adapters=[str(a2)])
     b2 = _backend(a2, share_engine_with=b1)
     assert b2.engine is b1.engine and sum(e["event"] == "init" for e in fake_vllm.EVENTS) == 1
     kw = b1.engine.kwargs
     assert kw["enable_lora"] is True and kw["max_loras"] >= 2 and b1.engine.model == str(tiny_model_dir.resolve())
+    assert kw["max_lora_rank"] == 32  # the larger adapter's rank (24, rounded up), not the first's
     for b in (b1, b2, b1):
         b.generate(["def f():"], GenerationSettings(max_new_tokens=3))
     reqs = [c[2] for c in b1.engine.calls]
@@ -124,6 +125,15 @@ def test_two_adapters_of_one_base_share_one_engine(fake_vllm, tiny_model_dir, tm
 
 def test_lora_rank_is_rounded_up_to_a_supported_value(fake_vllm, tiny_model_dir, tmp_path):
     assert _backend(_adapter(tiny_model_dir, tmp_path / "a", 24)).engine.kwargs["max_lora_rank"] == 32
+
+
+def test_float32_lora_on_a_gpu_build_is_refused_in_one_line(fake_vllm, tiny_model_dir, tmp_path):
+    from code_unlearn_bench.errors import ModelError
+
+    # the fake stands for a GPU build, whose LoRA kernels assert float16/bfloat16 (lora_shrink_op.py)
+    with pytest.raises(ModelError, match="float16/bfloat16 only: use --dtype bfloat16"):
+        _backend(_adapter(tiny_model_dir, tmp_path / "a", 4), dtype="float32")
+    assert not fake_vllm.EVENTS
 
 
 def test_close_tears_the_engine_down_once(fake_vllm, tiny_model_dir, tmp_path):
