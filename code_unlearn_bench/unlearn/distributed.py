@@ -162,4 +162,11 @@ def full_state_dict(acc, model) -> dict[str, torch.Tensor] | None:
     if not is_sharded(acc):
         return None  # the unwrapped model itself is saved
     state = acc.get_state_dict(model)
-    return state if acc.is_main_process else None
+    if not acc.is_main_process:
+        return None
+    # a tied weight is one parameter under two names (ZeRO-2 returns both): keep the one that
+    # save_pretrained keeps, so the checkpoint has the same keys whatever the engine
+    unwrapped = acc.unwrap_model(model)
+    aliases = {n for n, _ in unwrapped.named_parameters(remove_duplicate=False)} - \
+        {n for n, _ in unwrapped.named_parameters()}
+    return {k: v for k, v in state.items() if k not in aliases}
