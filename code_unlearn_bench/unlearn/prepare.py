@@ -104,11 +104,13 @@ def frozen_states(run, out: Path, done: int, method, model, examples, pad_id, ac
     """The method's frozen per-example state: computed once from the model before training and
     kept in resume/prepared.pt, so that a resumed run never recomputes it from a checkpoint."""
     prepared = out / "resume" / "prepared.pt"
-    # every rank looks before the main one may write it: a rank arriving late would otherwise
-    # find the fresh file, skip the barrier below and deadlock the others (seen with GradDiff,
-    # whose precompute has no collective to line the ranks up)
+    # every rank looks before the main one may write it (the barrier comes after the look): a
+    # rank looking late would find the fresh file, skip the barrier below and deadlock the others
+    # (seen with GradDiff, and with GA under DeepSpeed when a rank was descheduled between a
+    # barrier and its look)
+    exists = prepared.is_file()
     acc.wait_for_everyone()
-    if prepared.is_file():
+    if exists:
         return ckpt.load_torch(prepared)["states"]
     if done:
         raise CubError(f"'{out}' lacks resume/prepared.pt; cannot resume, use another --output-dir")

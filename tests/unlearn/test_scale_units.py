@@ -124,3 +124,22 @@ def test_every_rank_looks_for_the_frozen_state_before_any_writes_it(tmp_path):
     ckpt.save_torch_atomic({"states": [{"x": 1}]}, tmp_path / "resume" / "prepared.pt")
     assert frozen_states({}, tmp_path, 1, None, None, [], 0, acc, print) == [{"x": 1}]
     assert calls == ["barrier"]
+
+
+def test_a_rank_descheduled_after_the_barrier_still_meets_the_second_one(tmp_path):
+    """Rank 1 left the first barrier, was descheduled, and rank 0 wrote prepared.pt meanwhile:
+    a look after the barrier found the file and skipped the second barrier (2-process GA under
+    DeepSpeed hung so). The look now comes before the barrier."""
+    from code_unlearn_bench.unlearn import checkpoint as ckpt
+    from code_unlearn_bench.unlearn.methods import get_method
+    from code_unlearn_bench.unlearn.prepare import frozen_states
+
+    calls = []
+
+    def barrier():  # rank 0 writes the file as soon as every rank has arrived
+        calls.append("barrier")
+        ckpt.save_torch_atomic({"states": None}, tmp_path / "resume" / "prepared.pt")
+
+    acc = SimpleNamespace(wait_for_everyone=barrier, is_main_process=False, process_index=1, num_processes=2)
+    assert frozen_states({}, tmp_path, 0, get_method("ga")(), None, [], 0, acc, print) is None
+    assert calls == ["barrier", "barrier"]
