@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from code_unlearn_bench.analyzer_base import AnalysisContext, Analyzer, GenerationRecord, metric
-from code_unlearn_bench.bleu import PROTOCOLS, text_bleu, token_bleu
+from code_unlearn_bench.analyzers.base import AnalysisContext, Analyzer, GenerationRecord, metric
+from code_unlearn_bench.analyzers.bleu import PROTOCOLS, text_bleu, token_bleu
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.registry import did_you_mean
 from code_unlearn_bench.samples import Sample

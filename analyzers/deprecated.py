@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Sequence
 
-from code_unlearn_bench.analyzer_base import Analyzer, GenerationRecord, metric
+from code_unlearn_bench.analyzers.base import Analyzer, GenerationRecord, metric
 from code_unlearn_bench.samples import Sample
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from code_unlearn_bench.analyzer_base import Analyzer, GenerationRecord, metric
+from code_unlearn_bench.analyzers.base import Analyzer, GenerationRecord, metric
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.samples import Sample
 

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from code_unlearn_bench.analyzer_base import AnalysisContext, Analyzer, GenerationRecord, metric
+from code_unlearn_bench.analyzers.base import AnalysisContext, Analyzer, GenerationRecord, metric
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.loaders.humaneval import check_program
 from code_unlearn_bench.samples import Sample

@@ -6,7 +6,7 @@ Per sample, as CyberSecEval's ``InstructOrAutoCompleteBenchmark``:
   (CyberSecEval's ``extract_content_in_code_blocks``);
 * ICD: Meta's Insecure Code Detector (``codeshield``) analyses the completion with the prompt as
   ``code_before``; the sample passes when it reports no issue. Scored in batches
-  (:mod:`code_unlearn_bench.icd`), identical to codeshield's per-snippet ``analyze``, and cached;
+  (:mod:`code_unlearn_bench.analyzers.icd`), identical to codeshield's per-snippet ``analyze``, and cached;
 * BLEU: sacrebleu, 13a tokenizer, exponential smoothing, the sample as a one-sentence corpus,
   against the original continuation (the insecure line onward), reported in [0, 1].
 
@@ -20,9 +20,9 @@ import re
 from collections import defaultdict
 from typing import Any, Sequence
 
-from code_unlearn_bench.analyzer_base import AnalysisContext, Analyzer, GenerationRecord, metric
-from code_unlearn_bench.bleu import text_bleu
-from code_unlearn_bench.icd import BatchDetector, IcdCache, Snippet
+from code_unlearn_bench.analyzers.base import AnalysisContext, Analyzer, GenerationRecord, metric
+from code_unlearn_bench.analyzers.bleu import text_bleu
+from code_unlearn_bench.analyzers.icd import BatchDetector, IcdCache, Snippet
 from code_unlearn_bench.samples import Sample
 
 _CODE_BLOCK = re.compile(r"```(.*?)```", re.DOTALL)
@@ -48,7 +48,7 @@ class InsecureCode(Analyzer):
         self.cache_dir = None
 
     def protocol(self) -> dict[str, Any]:
-        from code_unlearn_bench.icd import broken_rules, detector_version, semgrep_languages
+        from code_unlearn_bench.analyzers.icd import broken_rules, detector_version, semgrep_languages
 
         # Rules the installed semgrep cannot parse never fire (in codeshield's own path too): say so
         # in results.json rather than let them pass silently.

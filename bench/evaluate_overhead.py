@@ -37,7 +37,7 @@ def plain_loop(model_path: str, prompts: list[str], max_new_tokens: int, batch_s
 
 def cub_evaluate(model: str, limit: int, max_new_tokens: int, batch_size: int) -> float:
     from code_unlearn_bench.config import EvalConfig
-    from code_unlearn_bench.evaluation import evaluate
+    from code_unlearn_bench.evaluation.run import evaluate
 
     out = tempfile.mkdtemp(prefix="cub-bench-")
     try:
@@ -60,7 +60,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from code_unlearn_bench.models.loading import resolve_model
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.tasks.spec import get_task
 
     path = str(resolve_model(args.model).path)  # converts the embedded model once, outside the timing
     prompts = [s.prompt for s in get_task("copyright").load_samples(limit=args.limit)]

@@ -15,7 +15,7 @@ import argparse
 import time
 from collections import Counter
 
-from code_unlearn_bench.icd import BatchDetector, Snippet, analyze_one
+from code_unlearn_bench.analyzers.icd import BatchDetector, Snippet, analyze_one
 from code_unlearn_bench.loaders.cyberseceval import load
 
 

@@ -44,7 +44,7 @@ def plain_client(base_url: str, payloads: list[dict], num_concurrent: int) -> fl
 
 def cub_evaluate(base_url: str, limit: int, max_new_tokens: int, num_concurrent: int) -> tuple[float, float]:
     from code_unlearn_bench.config import EvalConfig
-    from code_unlearn_bench.evaluation import evaluate
+    from code_unlearn_bench.evaluation.run import evaluate
 
     out = tempfile.mkdtemp(prefix="cub-bench-openai-")
     try:
@@ -74,7 +74,7 @@ def main() -> None:
     from code_unlearn_bench.models.embedded import gguf_path
     from code_unlearn_bench.models.loading import load_tokenizer, resolve_model
     from code_unlearn_bench.models.openai import NEUTRAL_SAMPLING
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.tasks.spec import get_task
 
     load_tokenizer(resolve_model("smollm2-135m"))  # converts the embedded model once, outside the timing
     prompts = [s.prompt for s in get_task("copyright").load_samples(limit=args.limit)]

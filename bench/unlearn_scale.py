@@ -34,7 +34,8 @@ def child(args) -> dict:
     from code_unlearn_bench.unlearn.methods import get_method
     from code_unlearn_bench.unlearn.planner import PlanRequest, plan
     from code_unlearn_bench.unlearn.shapes import load_shape
-    from code_unlearn_bench.unlearn.trainer import TrainConfig, train
+    from code_unlearn_bench.config import TrainConfig
+    from code_unlearn_bench.unlearn.trainer import train
 
     if args.threads:
         torch.set_num_threads(args.threads)

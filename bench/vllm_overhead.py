@@ -36,7 +36,7 @@ def raw_side(spec: str, limit: int, max_new_tokens: int) -> None:
     from vllm import LLM, SamplingParams
 
     from code_unlearn_bench.models.loading import load_tokenizer, resolve_model
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.tasks.spec import get_task
 
     resolved = resolve_model(spec)
     tok = load_tokenizer(resolved)

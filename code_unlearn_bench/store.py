@@ -16,26 +16,8 @@ from typing import Any, Iterable
 
 from code_unlearn_bench import RESULT_SCHEMA_VERSION
 from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.jsonio import atomic_write_text, dump_json
 from code_unlearn_bench.results import GENERATIONS_DIR, MANIFEST_FILE, RESULTS_FILE
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 class RunStore:

@@ -65,7 +65,7 @@ def registered_task(name: str) -> Registered:
 
     The only function that knows the task registry's API; everything else takes a
     :data:`TaskLookup` so tests and other registries can stand in."""
-    from code_unlearn_bench import task_spec
+    from code_unlearn_bench.tasks import spec as task_spec
     from code_unlearn_bench.samples import data_hash
 
     task = task_spec.get_task(name)
@@ -349,3 +349,23 @@ def submit_attack(run: str | Path, to: str | Path, force: bool = False) -> Path:
     doc = normalise_attack(data, submissions[data["model"]["fingerprint"]])
     return _store(doc, folder / ATTACKS_DIR / f"{doc['submission']['id']}.json", force,
                   "the same attack, model and config")
+
+
+def collect_unchecked(eval_runs: Iterable[Path], attack_runs: Iterable[Path], to: str | Path) -> Path:
+    """One experiment's own site (`cub reproduce`): its runs use subsets (--task-limit), which
+    public submissions refuse, so they are normalised into ``to`` without the submission checks and
+    without re-scoring (build that site with ``require_verified=False``). Attack runs join their
+    model's runs by fingerprint, as :func:`submit_attack` does; an attack of a model with no run
+    is left out. Returns ``to``."""
+    folder = Path(to)
+    for run in eval_runs:
+        doc = normalise(load_results(run)[1])
+        _store(doc, folder / f"{doc['submission']['id']}.json", True, "")
+    submissions = _submissions_by_fingerprint(folder)
+    for run in attack_runs:
+        data = load_results(run)[1]
+        targets = submissions.get(data["model"]["fingerprint"])
+        if targets:
+            doc = normalise_attack(data, targets)
+            _store(doc, folder / ATTACKS_DIR / f"{doc['submission']['id']}.json", True, "")
+    return folder

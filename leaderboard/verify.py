@@ -3,7 +3,7 @@
 A submission is a run directory: ``results.json`` plus ``generations/<task>.jsonl``. For every
 completed task, :func:`verify` checks that each sample id of the registered data appears exactly
 once in the generations file, then re-scores the generations through the very code path of
-``cub score`` (:func:`code_unlearn_bench.evaluation.rescore`, in a scratch copy: HumanEval programs
+``cub score`` (:func:`code_unlearn_bench.evaluation.run.rescore`, in a scratch copy: HumanEval programs
 re-executed in the sandbox, the Insecure Code Detector re-run, BLEU recomputed with the model's
 tokenizer) and compares every metric (value, CI, n), the task block and the comparability key with
 what was submitted. What it cannot check: that the generations came from the named weights.
@@ -94,7 +94,7 @@ def compare(name: str, submitted: dict, rescored: dict) -> list[str]:
 
 def _rescore(run_dir: Path, data: dict, tasks: list[str]) -> dict[str, dict]:
     """Re-score ``tasks`` of the submission in a scratch copy, via ``cub score``'s code path."""
-    from code_unlearn_bench.evaluation import rescore
+    from code_unlearn_bench.evaluation.run import rescore
     from code_unlearn_bench.store import RunStore
 
     with tempfile.TemporaryDirectory(prefix="cub-verify-") as tmp:

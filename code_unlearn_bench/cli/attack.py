@@ -1,4 +1,4 @@
-"""`cub attack NAME` (code_unlearn_bench.attacks.registry): how robust is an unlearned checkpoint's forgetting?
+"""`cub attack NAME` (code_unlearn_bench.plugins.ATTACKS): how robust is an unlearned checkpoint's forgetting?
 
 Each attack writes D/results.json in the results schema ("kind": "attack"); see docs/attacks.md.
 """
@@ -35,7 +35,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from code_unlearn_bench.attacks.registry import ATTACKS
+    from code_unlearn_bench.plugins import ATTACKS
 
     sub = parser.add_subparsers(dest="attack", metavar="ATTACK", required=True)
     for name in ATTACKS.names():
@@ -57,7 +57,7 @@ def _config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from code_unlearn_bench.attacks.attack_run import run_attack
     from code_unlearn_bench.attacks.eligibility import EligibilityInputs
-    from code_unlearn_bench.attacks.registry import ATTACKS
+    from code_unlearn_bench.plugins import ATTACKS
     from code_unlearn_bench.store import RunStore
     from code_unlearn_bench.ui import UI
 

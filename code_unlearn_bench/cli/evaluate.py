@@ -17,11 +17,14 @@ def add_model_arguments(p: argparse.ArgumentParser, served: bool = False) -> Non
     p.add_argument("--revision", help="hub models: branch, tag or commit (default main)")
     p.add_argument("--model-args", metavar="KEY=VALUE,...",
                    help="options for from_pretrained / vllm.LLM, e.g. attn_implementation=sdpa,trust_remote_code=true")
-    from code_unlearn_bench.models.registry import BACKENDS
+    from code_unlearn_bench.models.selection import served_backends
+    from code_unlearn_bench.plugins import BACKENDS
 
-    # openai (a served model) only where `served`: the other commands need the weights themselves
-    names = [n for n in BACKENDS.names() if served or n != "openai"]
-    p.add_argument("--backend", choices=["auto", *names],
+    # served backends only where `served`: the other commands need the weights themselves
+    names = [n for n in BACKENDS.names() if served or n not in served_backends()]
+    # not argparse choices: a plug-in backend (entry point cub.backends, or module:Class) is valid too,
+    # and an unknown name gets the registry's one-line "did you mean"
+    p.add_argument("--backend", metavar="{" + ",".join(["auto", *names]) + "}", type=_backend_name(served),
                    help="auto: vLLM with a CUDA GPU, else hf" +
                    ("; openai: a model served over HTTP (--base-url)" if served else ""))
     p.add_argument("--batch-size", type=int, help="generation batch size (default 8)")
@@ -38,10 +41,23 @@ def add_model_arguments(p: argparse.ArgumentParser, served: bool = False) -> Non
     p.add_argument("--seed", type=int, help="seed (default 1234)")
 
 
-def sandbox_choices() -> list[str]:
-    from code_unlearn_bench.sandbox import CHOICES
+def _backend_name(served: bool):
+    """argparse type of --backend: commands that need the weights refuse a served backend."""
+    def parse(name: str) -> str:
+        from code_unlearn_bench.models.selection import served_backends
 
-    return list(CHOICES)
+        if not served and name in served_backends():
+            raise argparse.ArgumentTypeError(f"'{name}' is a served model; this command needs the weights "
+                                             "(only cub evaluate takes a served model)")
+        return name
+
+    return parse
+
+
+def sandbox_choices() -> list[str]:
+    from code_unlearn_bench.sandbox import choices
+
+    return choices()
 
 
 def add_server_arguments(p: argparse.ArgumentParser) -> None:
@@ -82,6 +98,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-unsafe-execution", action="store_true", default=None,
                    help="permit the last-resort 'process' sandbox (rlimits only, no isolation)")
     p.add_argument("--exec-workers", type=int, help="parallel sandboxed executions (default: CPU count)")
+    p.add_argument("--threads", type=int, help="CPU threads for the model (default: all cores but one, minus "
+                   "those the load average shows busy; at least 1): a core taken by another process stalls "
+                   "every torch thread")
     tracking.add_arguments(p)
 
 
@@ -89,7 +108,7 @@ _FIELDS = ("model", "revision", "apply_chat_template", "system_prompt", "data_pa
            "gpu_memory_utilization", "max_model_len",
            "backend", "batch_size", "dtype", "device", "tensor_parallel_size", "seed", "output_dir",
            "limit", "max_new_tokens", "num_samples", "temperature", "top_p", "overwrite", "quiet",
-           "allow_code_execution", "sandbox", "allow_unsafe_execution", "exec_workers", "config_file",
+           "allow_code_execution", "sandbox", "allow_unsafe_execution", "exec_workers", "threads", "config_file",
            "base_url", "api_key_env", "num_concurrent", "request_timeout", "max_retries", "tokenizer")
 
 
@@ -121,7 +140,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 def run(args: argparse.Namespace) -> int:
     from code_unlearn_bench.errors import CubError
-    from code_unlearn_bench.evaluation import evaluate
+    from code_unlearn_bench.evaluation.run import evaluate
     from code_unlearn_bench.store import RunStore
     from code_unlearn_bench.ui import UI, print_results
 

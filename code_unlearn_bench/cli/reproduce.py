@@ -8,7 +8,7 @@ from code_unlearn_bench import tracking
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from code_unlearn_bench.reproduce import PRESETS
+    from code_unlearn_bench.reproduce.presets import PRESETS
 
     p.add_argument("--preset", default="cpu-demo", choices=sorted(PRESETS),
                    help="; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from code_unlearn_bench.errors import CubError
-    from code_unlearn_bench.reproduce import PRESETS, Pipeline
+    from code_unlearn_bench.reproduce.presets import PRESETS
+    from code_unlearn_bench.reproduce.pipeline import Pipeline
     from code_unlearn_bench.unlearn.methods import get_method
 
     preset = PRESETS[args.preset]
@@ -63,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
         (preset.tasks or (preset.forget_task,))
     if args.seeds < 1:
         raise CubError(f"--seeds must be >= 1 (got {args.seeds})")
-    from code_unlearn_bench.reproduce_multi import run_all, variants
-    from code_unlearn_bench.reproduce_plan import check_data, dry_run
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.reproduce.multi import run_all, variants
+    from code_unlearn_bench.reproduce.plan import check_data, dry_run
+    from code_unlearn_bench.tasks.spec import get_task
 
     for t in tasks:
         get_task(t)  # unknown -> one-line error with "did you mean"

@@ -11,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from code_unlearn_bench.evaluation import rescore
+    from code_unlearn_bench.evaluation.run import rescore
     from code_unlearn_bench.store import RunStore
     from code_unlearn_bench.ui import print_results
 

@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
 
     from code_unlearn_bench.errors import CubError
     from code_unlearn_bench.samples import data_hash
-    from code_unlearn_bench.task_spec import list_tasks
+    from code_unlearn_bench.tasks.spec import list_tasks
 
     rows = []
     for task in list_tasks():

@@ -7,8 +7,8 @@ import os
 
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.unlearn.planner import STRATEGIES
-from code_unlearn_bench.unlearn.prepare import OPTIMIZERS
-from code_unlearn_bench.unlearn.trainer import PRECISIONS, TrainConfig
+from code_unlearn_bench.config import OPTIMIZERS
+from code_unlearn_bench.config import PRECISIONS, TrainConfig
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, lr: float, grad_accum: int,

@@ -13,8 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from code_unlearn_bench.unlearn.methods import method_names
 
     parser.add_argument("--method", required=True,
-                        help=f"{', '.join(method_names())} (the files in code_unlearn_bench/unlearn/methods/; "
-                             f"formulas in docs/methods.md) or package.module:Class")
+                        help=f"{', '.join(method_names())} (the files in code_unlearn_bench/unlearn/methods/, "
+                             f"formulas in docs/methods.md; plus methods of installed packages' cub.methods "
+                             f"entry points) or package.module:METHOD")
+    parser.add_argument("--method-args", metavar="KEY=VALUE,...",
+                        help="any method's hyper-parameters by name, e.g. a plug-in method's (YAML-typed values)")
     # the reference code's setting: AdamW 5e-6, 10 epochs, batch 1 x accumulation 32
     add_training_arguments(parser, epochs=10, lr=5e-6, grad_accum=32)
     parser.add_argument("--p", type=float, default=None, help="PROD nucleus threshold in (0, 1] (default 0.8)")
@@ -50,8 +53,15 @@ def build_method(args: argparse.Namespace):
     from code_unlearn_bench.errors import CubError
     from code_unlearn_bench.unlearn.methods import get_method
 
+    from code_unlearn_bench.config import parse_model_args
+
     cls = get_method(args.method)
     given = {hp: getattr(args, flag) for flag, hp in _HYPERPARAMETER_FLAGS.items() if getattr(args, flag) is not None}
+    for name, value in parse_model_args(args.method_args, "--method-args").items():
+        if name not in cls.defaults:
+            raise CubError(f"method '{cls.name}' has no hyper-parameter '{name}' "
+                           f"(it takes: {', '.join(cls.defaults) or 'none'})")
+        given[name] = value
     unused = sorted(hp for hp in given if hp not in cls.defaults)
     if unused:
         flags = [f"--{f.replace('_', '-')}" for f, hp in _HYPERPARAMETER_FLAGS.items() if hp in unused]

@@ -61,10 +61,27 @@ class ModelInfo:
         return out
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do. The run path and the pipeline ask these, never a backend's name, so a
+    plug-in backend is driven the same way as the built-in ones."""
+
+    loglikelihood: bool = True  # continuation log-probs (held-out NLL, MIA)
+    per_sample_seeds: bool = True  # one seed per sampled copy: reproducible pass@k
+    lora_adapters: bool = False  # several LoRA adapters of one base served by one engine
+    data_parallel: bool = True  # --data-parallel-size N: replicas in child processes
+    child_process: bool = False  # always run in a child process (device memory is freed only when it ends)
+    needs_gpu: bool = False  # its replicas are pinned to visible GPUs
+    chat_template: bool = True  # --apply-chat-template
+    served: bool = False  # a model already served over HTTP: needs --base-url; identity from the server
+    weights_in_process: bool = False  # the torch module is reachable (attacks that edit weights)
+
+
 class Backend:
-    """A loaded model that can generate and score text. Implementations: hf, vllm."""
+    """A loaded model that can generate and score text. Implementations: hf, vllm, openai."""
 
     name = "base"
+    capabilities = Capabilities()
 
     # Samples the run path hands over per call: one batch for hf; vLLM schedules its own batches
     # and takes a few hundred at once (the granularity at which a crashed run resumes).

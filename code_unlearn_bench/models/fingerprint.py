@@ -54,7 +54,7 @@ def file_sha256(path: Path, use_cache: bool = True) -> str:
     digest = h.hexdigest()
     if use_cache and _stamp(path) == stamp:  # not modified while we read it
         try:
-            from code_unlearn_bench.store import atomic_write_text
+            from code_unlearn_bench.jsonio import atomic_write_text
 
             atomic_write_text(entry, json.dumps({**stamp, "sha256": digest}))
         except OSError:

@@ -89,7 +89,7 @@ class ModelHandle:
     @property
     def backend(self) -> Backend:
         if self._backend is None:
-            from code_unlearn_bench.models.registry import load_backend
+            from code_unlearn_bench.models.selection import load_backend
 
             self._backend = load_backend(self.options.backend, self.resolved, info=self.info,
                                          **self.options.kwargs())

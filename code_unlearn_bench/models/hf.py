@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from code_unlearn_bench.models.base import Backend, GenerationSettings, ModelInfo, cut_at_stop
+from code_unlearn_bench.models.base import Backend, Capabilities, GenerationSettings, ModelInfo, cut_at_stop
 from code_unlearn_bench.models.chat import chat_format
 from code_unlearn_bench.models.loading import (ResolvedModel, as_resolved, load_model, load_tokenizer, model_info,
                                                resolve_dtype)
@@ -13,6 +13,7 @@ from code_unlearn_bench.models.seeds import sample_seed
 
 class HFBackend(Backend):
     name = "hf"
+    capabilities = Capabilities(weights_in_process=True)
 
     def __init__(self, model: str | ResolvedModel, dtype: str = "auto", device: str | None = None,
                  info: ModelInfo | None = None, revision: str | None = None, model_args: dict | None = None,

@@ -19,8 +19,9 @@ import os
 from typing import Any, Sequence
 
 from code_unlearn_bench.errors import CubError, ModelError
-from code_unlearn_bench.models.base import Backend, GenerationSettings, ModelInfo, cut_at_stop
+from code_unlearn_bench.models.base import Backend, Capabilities, GenerationSettings, ModelInfo, cut_at_stop
 from code_unlearn_bench.models.openai_client import CompletionsClient
+from code_unlearn_bench.models.openai_echo import echo_spans, fit_windows, scored
 from code_unlearn_bench.models.openai_probe import ProbeResult, echoed_logprobs, first_choice, probe_loglikelihood
 from code_unlearn_bench.models.seeds import sample_seed
 from code_unlearn_bench.registry import did_you_mean
@@ -71,7 +72,7 @@ def served_handle(config, loglikelihood: bool):
     connects, reads the identity, loads the tokenizer; with ``loglikelihood`` (a task scores
     log-likelihoods) a server whose echo fails the probe is refused before anything is generated."""
     from code_unlearn_bench.models.handle import ModelHandle
-    from code_unlearn_bench.models.registry import load_backend
+    from code_unlearn_bench.models.selection import load_backend
 
     backend = load_backend("openai", config.model, base_url=config.base_url, api_key_env=config.api_key_env,
                            num_concurrent=config.num_concurrent, request_timeout=config.request_timeout,
@@ -83,6 +84,7 @@ def served_handle(config, loglikelihood: bool):
 
 class OpenAIBackend(Backend):
     name = "openai"
+    capabilities = Capabilities(data_parallel=False, served=True)
 
     def __init__(self, spec: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  num_concurrent: int = 8, request_timeout: float = 600.0, max_retries: int = 5,
@@ -164,7 +166,8 @@ class OpenAIBackend(Backend):
         """Run the echo probe once; raise a one-line error if this server's echo is not usable."""
         if self._probe is None:
             self._probe = probe_loglikelihood(lambda p: self.client.post("completions", p),
-                                              {**NEUTRAL_SAMPLING, "model": self.model_id}, self.client.base_url)
+                                              {**NEUTRAL_SAMPLING, "model": self.model_id}, self.client.base_url,
+                                              self.tokenizer)
             self.info.server["loglikelihood_probe"] = self._probe.to_json()
         if not self._probe.ok:
             raise ModelError(f"the server at {self.client.base_url} cannot score log-likelihood tasks (heldout): "
@@ -173,21 +176,25 @@ class OpenAIBackend(Backend):
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]], batch_size: int = 8) -> list[list[float]]:
         """Echoed log-probs of the continuation's tokens: those ending after the context (a token
-        straddling the boundary counts as continuation: the server tokenises the joined text)."""
+        straddling the boundary counts as continuation: the server tokenises the joined text).
+        A request longer than the server's context is scored in windows (models/openai_echo.py)."""
         self.check_loglikelihood()
         base = {**NEUTRAL_SAMPLING, "model": self.model_id, "max_tokens": 1, "temperature": 0.0, "logprobs": 1,
                 "echo": True}
-        answers = self.client.post_many("completions", [{**base, "prompt": c + x} for c, x in requests])
-        results = []
-        for (context, continuation), answer in zip(requests, answers):
+        # max_tokens=1 more than the prompt must fit (vLLM: prompt + max_tokens <= max_model_len)
+        room = int(self.max_model_len) - 1 if self.max_model_len else None
+        jobs = [(r, text, span) for r, (c, x) in enumerate(requests)
+                for text, span in fit_windows(self.tokenizer, c, x, room)]
+        answers = self.client.post_many("completions", [{**base, "prompt": text} for _, text, _ in jobs])
+        results: list[list[float]] = [[] for _ in requests]
+        for (r, text, span), answer in zip(jobs, answers):
             got = echoed_logprobs(first_choice(answer, self.client.base_url))
             if got is None:
                 raise CubError(f"{self.client.base_url} returned no echoed log-probs for a log-likelihood request")
             tokens, values, offsets = got
-            end = len(context) + len(continuation)
-            row = [v for t, v, o in zip(tokens, values, offsets) if o < end and o + len(t) > len(context)]
+            row = scored(echo_spans(self.tokenizer, text, tokens, offsets), values, span)
             if any(v is None for v in row):
                 raise CubError("the server gives no log-prob for the first prompt token; a log-likelihood "
                                "request needs a non-empty context on this backend")
-            results.append([float(v) for v in row])
+            results[r].extend(float(v) for v in row)
         return results

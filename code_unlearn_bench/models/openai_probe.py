@@ -5,7 +5,8 @@ generation path), then ask for the echoed prompt log-probs of context + that tok
 server the token's echoed log-prob is the one it was generated with. Known failures it catches:
 llama-cpp-python (0.3.x) reports echoed ``token_logprobs[i]`` under the distribution *at* position
 i instead of i-1 (abetlen/llama-cpp-python#1983); llama.cpp's own server returns no prompt
-log-probs at all (ggml-org/llama.cpp#27174).
+log-probs at all (ggml-org/llama.cpp#27174). The generated token is found in the echo by position
+(models/openai_echo.py), not by the server's text offsets: those count an echoed BOS.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from code_unlearn_bench.errors import CubError
+from code_unlearn_bench.models.openai_echo import EchoMismatch, echo_spans
 
 # Contexts whose greedy next token is near-certain for any code model, so a position-shifted echo
 # (the log-prob of the token under the *next* distribution) is far off; two of them make a chance
@@ -53,7 +55,7 @@ def echoed_logprobs(choice: dict[str, Any]) -> tuple[list[str], list[float | Non
 
 
 def _probe_one(post: Callable[[dict[str, Any]], dict[str, Any]], base: dict[str, Any], context: str,
-               url: str) -> ProbeResult:
+               url: str, tokenizer) -> ProbeResult:
     gen = post({**base, "prompt": context, "max_tokens": 1, "temperature": 0.0, "logprobs": 1})
     got = echoed_logprobs(first_choice(gen, url))
     if got is None or got[1][0] is None:
@@ -66,10 +68,14 @@ def _probe_one(post: Callable[[dict[str, Any]], dict[str, Any]], base: dict[str,
         return ProbeResult(False, "it returns no prompt log-probs with echo (llama.cpp's server: "
                                   "ggml-org/llama.cpp#27174)")
     tokens, values, offsets = got
-    prompt_values = [v for v, o in zip(values, offsets) if o < len(context) + len(token)]
-    if all(v is None for v in prompt_values):
+    prompt = context + token
+    try:
+        spans = echo_spans(tokenizer, prompt, tokens, offsets)
+    except EchoMismatch as exc:
+        return ProbeResult(False, str(exc))
+    if all(v is None for v in values[:len(spans)]):
         return ProbeResult(False, "its echoed prompt log-probs are all empty")
-    at = [i for i, o in enumerate(offsets) if o == len(context) and tokens[i] == token]
+    at = [i for i, span in enumerate(spans) if span == (len(context), len(prompt))]
     if not at or values[at[0]] is None:
         return ProbeResult(False, f"it re-tokenised the probe so that the generated token {token!r} "
                                   f"cannot be found in the echo; the echo cannot be verified")
@@ -82,11 +88,12 @@ def _probe_one(post: Callable[[dict[str, Any]], dict[str, Any]], base: dict[str,
 
 
 def probe_loglikelihood(post: Callable[[dict[str, Any]], dict[str, Any]], base: dict[str, Any],
-                        url: str) -> ProbeResult:
-    """``post`` sends one completions request; ``base`` holds the fields every request carries."""
+                        url: str, tokenizer) -> ProbeResult:
+    """``post`` sends one completions request; ``base`` holds the fields every request carries;
+    ``tokenizer``: the served model's, loaded locally."""
     details = []
     for context in PROBE_CONTEXTS:
-        result = _probe_one(post, base, context, url)
+        result = _probe_one(post, base, context, url, tokenizer)
         if not result.ok:
             return result
         details.append(result.detail)

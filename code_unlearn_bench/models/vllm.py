@@ -16,7 +16,7 @@ import json
 from typing import Any, Callable, Sequence
 
 from code_unlearn_bench.errors import ModelError
-from code_unlearn_bench.models.base import Backend, GenerationSettings, ModelInfo, cut_at_stop
+from code_unlearn_bench.models.base import Backend, Capabilities, GenerationSettings, ModelInfo, cut_at_stop
 from code_unlearn_bench.models.chat import chat_format
 from code_unlearn_bench.models.loading import ResolvedModel, as_resolved, load_tokenizer, model_info, tokenizer_source
 from code_unlearn_bench.models.seeds import sample_seed
@@ -65,6 +65,8 @@ class _Engine:
 
 class VLLMBackend(Backend):
     name = "vllm"
+    # engines in child processes: vLLM frees its device memory reliably only when its process ends
+    capabilities = Capabilities(lora_adapters=True, child_process=True, needs_gpu=True)
     chunk_size = 256  # samples per LLM.generate call: vLLM batches them; resume granularity
 
     def __init__(self, model: str | ResolvedModel, dtype: str = "auto", tensor_parallel_size: int = 1,

@@ -14,21 +14,19 @@ from __future__ import annotations
 import sys
 
 from code_unlearn_bench.errors import SandboxError
-from code_unlearn_bench.registry import LazyRegistry, did_you_mean
+from code_unlearn_bench.plugins import SANDBOXES
+from code_unlearn_bench.registry import did_you_mean
 from code_unlearn_bench.sandbox.base import STATUSES, ExecutionResult, Limits, Sandbox, default_workers
 from code_unlearn_bench.sandbox.selfcheck import self_check
 
-# Tried in this order by "auto". A new backend: one module with a Sandbox subclass, one line here.
-SANDBOXES = LazyRegistry("sandbox", {
-    "docker": "code_unlearn_bench.sandbox.docker:DockerSandbox",
-    "bwrap": "code_unlearn_bench.sandbox.bwrap:BwrapSandbox",
-    "process": "code_unlearn_bench.sandbox.process:ProcessSandbox",
-})
-BACKENDS = tuple(SANDBOXES.names())
-CHOICES = ("auto",) + BACKENDS
 
-__all__ = ["BACKENDS", "CHOICES", "SANDBOXES", "STATUSES", "ExecutionResult", "Limits", "Sandbox", "default_workers",
+__all__ = ["SANDBOXES", "choices", "STATUSES", "ExecutionResult", "Limits", "Sandbox", "default_workers",
            "get_sandbox", "self_check"]
+
+
+def choices() -> list[str]:
+    """``auto`` and every sandbox, plug-ins (entry point ``cub.sandboxes``) included."""
+    return ["auto", *SANDBOXES.names()]
 
 
 def get_sandbox(name: str = "auto", allow_unsafe_execution: bool = False, quiet: bool = False) -> Sandbox:
@@ -39,10 +37,10 @@ def get_sandbox(name: str = "auto", allow_unsafe_execution: bool = False, quiet:
     """
     if name != "auto":
         if name not in SANDBOXES:
-            raise SandboxError(f"unknown sandbox '{name}' {did_you_mean(name, CHOICES)}")
+            raise SandboxError(f"unknown sandbox '{name}' {did_you_mean(name, choices())}")
         return SANDBOXES.load(name).create(allow_unsafe_execution=allow_unsafe_execution)
     reasons = []
-    for backend in BACKENDS:
+    for backend in SANDBOXES.names():
         if backend == "process" and not allow_unsafe_execution:
             reasons.append("process: refused without --allow-unsafe-execution")
             break

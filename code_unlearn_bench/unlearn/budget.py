@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from code_unlearn_bench.config import parse_save_epochs
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.unlearn import checkpoint as ckpt
 from code_unlearn_bench.unlearn.planner import GiB, Plan, PlanRequest, human_bytes, plan, visible_gpu_memory
@@ -22,7 +23,7 @@ def make_request(cfg, method: str, precision: str, strategy: str, gpus: int, dev
 
 def disk_plan(cfg, shape, precision: str, sharded: bool) -> dict[str, int]:
     save_bytes = 4 if cfg.lora or precision == "fp32" else 2
-    n_keep = len(ckpt.parse_save_epochs(cfg.save_epochs, cfg.epochs))
+    n_keep = len(parse_save_epochs(cfg.save_epochs, cfg.epochs))
     trained = shape.lora_params(cfg.lora_r) if cfg.lora else shape.n_params
     return ckpt.disk_need(trained, shape.n_params, save_bytes, n_keep, cfg.lora, sharded)
 
@@ -32,16 +33,16 @@ def disk_line(disk: dict[str, int], save_epochs: str) -> str:
             f"--save-epochs {save_epochs}, {human_bytes(disk['resume'])} resume state)")
 
 
-def check_budget(cfg, method: str, acc, precision: str, out: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    """Plan the run that `acc` is about to do, print it, refuse it when it cannot fit."""
+def check_budget(cfg, method: str, acc, precision: str, out: Path, log: Callable[[str], None],
+                 resolved) -> dict[str, Any]:
+    """Plan the run that `acc` is about to do, print it, refuse it when it cannot fit.
+    ``resolved``: the run's model, resolved once by its handle."""
     from code_unlearn_bench.unlearn.distributed import is_sharded, strategy_name
 
-    from code_unlearn_bench.models.loading import resolve_model
-
-    if resolve_model(cfg.model).format == "gguf":  # no config.json to plan from; loads dequantised
+    if resolved.format == "gguf":  # no config.json to plan from; loads dequantised
         log("memory plan: skipped for a .gguf model (plan its HF directory with --plan)")
         return {}
-    shape = load_shape(cfg.model)
+    shape = load_shape(resolved)
     device = acc.device.type
     budget = int(cfg.gpu_memory * GiB) if cfg.gpu_memory else None
     if budget is None and device == "cuda":

@@ -70,23 +70,6 @@ def save_checkpoint(model, tokenizer, out: Path, epoch: int, meta: dict[str, Any
     return final
 
 
-def parse_save_epochs(spec: str, epochs: int) -> set[int]:
-    """all | last | N,M -> the epochs whose checkpoints are kept (the last one always is)."""
-    spec = (spec or "all").strip()
-    if spec == "all":
-        return set(range(1, epochs + 1))
-    if spec == "last":
-        return {epochs}
-    try:
-        chosen = {int(x) for x in spec.split(",") if x.strip()}
-    except ValueError:
-        raise CubError(f"--save-epochs takes all, last or epoch numbers like 2,5 (got '{spec}')") from None
-    bad = sorted(e for e in chosen if not 1 <= e <= epochs)
-    if bad:
-        raise CubError(f"--save-epochs {bad[0]} is outside 1..{epochs}")
-    return chosen | {epochs}
-
-
 def prune_epochs(out: Path, keep: set[int], latest: int) -> None:
     """Drop epoch dirs not asked for, except the latest (the resume point while running)."""
     for d in out.glob("epoch-*"):

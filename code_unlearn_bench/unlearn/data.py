@@ -51,7 +51,7 @@ def to_pair(task: str, sample: Sample) -> ForgetPair:
 
 def load_forget_set(task_name: str, source: str | None = None, options: dict[str, Any] | None = None,
                     limit: int | None = None) -> ForgetSet:
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.tasks.spec import get_task
 
     task = get_task(task_name)
     if task.kind != "forget":

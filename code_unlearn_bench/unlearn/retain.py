@@ -88,7 +88,7 @@ BUILDERS: dict[str, Callable[[Any, ForgetSet, dict], list[ForgetPair]]] = {
 
 
 def load_retain_set(forget: ForgetSet, source: str | None = None) -> RetainSet:
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.tasks.spec import get_task
 
     task = get_task(forget.task)
     if source:

@@ -68,11 +68,21 @@ def _decoder_layers(model) -> list:
     return []
 
 
-def load_config(spec: str):
-    """The transformers config of a model spec: an HF dir (a config.json alone is enough), a PEFT
-    adapter dir (its base), the embedded alias."""
+def _config_dir(resolved) -> Path:
+    if resolved.format == "gguf":
+        raise ModelError(f"cannot plan for a .gguf file ('{resolved.spec}'); give the HF model dir or its config.json")
+    return resolved.base_path if resolved.format == "peft" else resolved.path
+
+
+def load_config(spec):
+    """The transformers config of a model spec or an already resolved model (a run's handle): an HF
+    dir (a config.json alone is enough), a PEFT adapter dir (its base), the embedded alias."""
     from transformers import AutoConfig
 
+    from code_unlearn_bench.models.loading import ResolvedModel
+
+    if isinstance(spec, ResolvedModel):
+        return _auto_config(AutoConfig, _config_dir(spec), spec.spec)
     path = Path(spec).expanduser()
     if path.is_file() and path.name == "config.json":
         path = path.parent
@@ -83,12 +93,13 @@ def load_config(spec: str):
     elif not (path.is_dir() and (path / "config.json").is_file()):
         from code_unlearn_bench.models.loading import resolve_model
 
-        resolved = resolve_model(spec)  # one-line error for a missing path; converts the alias
-        if resolved.format == "gguf":
-            raise ModelError(f"cannot plan for a .gguf file ('{spec}'); give the HF model dir or its config.json")
-        path = resolved.base_path if resolved.format == "peft" else resolved.path
+        path = _config_dir(resolve_model(spec))  # one-line error for a missing path; converts the alias
+    return _auto_config(AutoConfig, path, spec)
+
+
+def _auto_config(auto_config, path: Path, spec: str):
     try:
-        return AutoConfig.from_pretrained(str(path))
+        return auto_config.from_pretrained(str(path))
     except Exception as exc:  # transformers raises many types for a bad config
         raise ModelError(f"cannot read the config of '{spec}': {str(exc).splitlines()[0]}") from None
 
@@ -105,5 +116,6 @@ def shape_from_config(config) -> ModelShape:
     return shape_from_model(model)
 
 
-def load_shape(spec: str) -> ModelShape:
+def load_shape(spec) -> ModelShape:
+    """``spec``: a model spec string or a ResolvedModel (resolved once by the run's handle)."""
     return shape_from_config(load_config(spec))

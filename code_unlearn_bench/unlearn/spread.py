@@ -98,7 +98,8 @@ def _method(name: str, flags: dict[str, Any]):
 
 
 def main(job_file: str) -> int:
-    from code_unlearn_bench.unlearn.trainer import TrainConfig, train
+    from code_unlearn_bench.config import TrainConfig
+    from code_unlearn_bench.unlearn.trainer import train
 
     job = json.loads(Path(job_file).read_text())
     try:

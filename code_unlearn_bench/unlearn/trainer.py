@@ -9,89 +9,26 @@ batch x gradient accumulation (x processes), no weight decay (the reference sett
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import random
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from code_unlearn_bench.config import TrainConfig, parse_save_epochs
 from code_unlearn_bench.errors import CubError, ModelError
+from code_unlearn_bench.models.handle import ModelHandle
 from code_unlearn_bench.unlearn import checkpoint as ckpt
 from code_unlearn_bench.unlearn import distributed as dist
 from code_unlearn_bench.unlearn import engines
-from code_unlearn_bench.unlearn import prepare
+from code_unlearn_bench.unlearn import model_setup
 from code_unlearn_bench.unlearn.data import collate, load_forget_set, tokenise
 from code_unlearn_bench.unlearn.method import Method
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# Left out of a run's identity: how fast it goes (device), how long (a run can be extended with
-# more --epochs), what is kept on disk, and the model's spelling (a relative path changes with
-# the working dir; the model's fingerprint is part of the identity instead).
-_NOT_IDENTITY = {"output_dir", "epochs", "device", "model", "save_epochs", "gpu_memory", "measure_memory",
-                 "max_shard_size", "strategy", "merge"}
-
-
-@dataclass
-class TrainConfig:
-    model: str
-    task: str
-    output_dir: str
-    method: str = "learn"
-    hyperparameters: dict[str, Any] = field(default_factory=dict)  # method's (after defaults)
-    epochs: int = 10
-    lr: float = 5e-6
-    grad_accum: int = 32  # micro-batches per step and process: global batch = batch x accum x processes
-    batch_size: int = 1
-    max_length: int = 1024
-    seed: int = 42
-    lora: bool = False
-    lora_r: int = 8
-    lora_alpha: int = 16
-    gradient_checkpointing: bool = False
-    precision: str = "auto"  # auto = bf16 on a bf16-capable GPU, else fp32
-    max_grad_norm: float = 1.0  # 0 disables clipping
-    device: str | None = None
-    data: str | None = None
-    task_options: dict[str, Any] = field(default_factory=dict)
-    limit: int | None = None
-    refusals: str | None = None
-    retain_data: str | None = None  # the retain set's source instead of the task's declared one
-    optimizer: str = "adamw"  # adamw | adamw8bit (bitsandbytes)
-    save_epochs: str = "all"  # all | last | N,M
-    max_shard_size: str = "5GB"
-    gpu_memory: float | None = None  # GiB per device for the planner's verdict (default: visible)
-    strategy: str | None = None  # planner only: what a plan assumes when not under accelerate
-    measure_memory: bool = False  # record the peak of live tensor bytes (slow: a dispatch hook)
-    merge: bool = False  # --lora: also write merged/ (the last adapter folded into its base)
-
-    def validate(self) -> None:
-        for name in ("epochs", "grad_accum", "batch_size", "max_length", "lora_r", "lora_alpha"):
-            if getattr(self, name) < 1:
-                raise CubError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
-        if not self.lr > 0:
-            raise CubError(f"--lr must be > 0 (got {self.lr})")
-        if self.max_length < 2:
-            raise CubError("--max-length must be >= 2")
-        if self.precision not in PRECISIONS:
-            raise CubError(f"--precision must be one of {', '.join(PRECISIONS)}")
-        if self.optimizer not in prepare.OPTIMIZERS:
-            raise CubError(f"--optimizer must be one of {', '.join(prepare.OPTIMIZERS)}")
-        if self.limit is not None and self.limit < 1:
-            raise CubError(f"--limit must be >= 1 (got {self.limit})")
-        ckpt.parse_save_epochs(self.save_epochs, self.epochs)
-
-    def identity(self) -> dict[str, Any]:
-        # retain_data only when given, so runs from before retain sets existed keep their identity
-        return {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in _NOT_IDENTITY and not (k == "retain_data" and v is None)}
-
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -118,19 +55,20 @@ def _half_dtype(precision: str):
 
 
 def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr,
-          on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
+          on_epoch: Callable[[dict], None] | None = None, handle: ModelHandle | None = None) -> dict[str, Any]:
     """Run (or resume) training; returns the final run.json content. ``on_epoch`` gets each
-    epoch's run.json entry once it is saved (experiment tracking; main process only)."""
+    epoch's run.json entry once it is saved (experiment tracking; main process only). ``handle``:
+    the model, resolved and fingerprinted once (opened from ``cfg.model`` when not given)."""
     from code_unlearn_bench.models.gguf import quiet_transformers
-    from code_unlearn_bench.models.loading import load_model_and_tokenizer, resolve_model
+    from code_unlearn_bench.models.loading import load_model, load_tokenizer
     from code_unlearn_bench.unlearn.budget import check_budget
 
     cfg.validate()
     quiet_transformers()  # per-file load/save progress bars drown the per-epoch lines
-    resolve_model(cfg.model)  # a missing model fails here, before any data is loaded
+    handle = handle or ModelHandle.open(cfg.model)  # a missing model fails here, before any data is loaded
     cfg.hyperparameters = method.hyperparameters()
     out = Path(cfg.output_dir)
-    run_path = out / "run.json"
+    run_json = out / "run.json"
     acc, precision = dist.make_accelerator(cfg.device, cfg.precision, cfg.grad_accum)
     main = acc.is_main_process
     if not main:
@@ -151,12 +89,13 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
         log(retain.summary())
 
     # memory and disk verdicts before the weights are loaded (a 7B load alone takes minutes)
-    memory_plan = check_budget(cfg, method.name, acc, precision, out, log)
+    memory_plan = check_budget(cfg, method.name, acc, precision, out, log, handle.resolved)
     half = _half_dtype(precision)
     # "bf16 weights where the method allows": a LoRA base is frozen, so it is kept in half
     # precision; a full fine-tune keeps fp32 master weights (AdamW updates at lr 5e-6 vanish in bf16)
     load_dtype = engines.lora_base_dtype({torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(half), cfg.lora)
-    model, tokenizer, info = load_model_and_tokenizer(cfg.model, dtype=load_dtype, device="cpu")
+    model = load_model(handle.resolved, dtype=load_dtype, device="cpu")
+    tokenizer, info = load_tokenizer(handle.resolved), handle.info
     identity = {**cfg.identity(), "data_hash": forget.hash, "refusals_hash": refusals_hash,
                 "base_fingerprint": info.fingerprint, **({"retain_hash": retain.hash} if retain else {})}
     done = _epochs_done(previous, identity, out, cfg.epochs)
@@ -178,7 +117,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
     torch.manual_seed(cfg.seed)
 
     run = previous if previous is not None else {
-        "identity": identity, "method": method.name, "task": cfg.task, "base_model": prepare.base_name(info),
+        "identity": identity, "method": method.name, "task": cfg.task, "base_model": model_setup.base_name(info),
         "hyperparameters": method.hyperparameters(), "training": _training_settings(cfg),
         "data": {"task": cfg.task, "source": cfg.data, "options": forget.options, "limit": cfg.limit,
                  "hash": forget.hash, "n_examples": len(examples),
@@ -193,20 +132,20 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
     run["memory_plan"] = memory_plan
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        ckpt.write_json_atomic(run_path, run)
+        ckpt.write_json_atomic(run_json, run)
     acc.wait_for_everyone()
 
     try:
-        model = prepare.prepare_model(model, cfg, info)
+        model = model_setup.prepare_model(model, cfg, info)
         method.select_trainable(model)  # before the optimizer: RMU trains a few layers only
         if done:
             ckpt.load_resume_weights(model, out, done, cfg.lora)
-        optimizer = prepare.make_optimizer(model, cfg)
+        optimizer = model_setup.make_optimizer(model, cfg)
         engines.configure_deepspeed(acc, cfg.batch_size, cfg.grad_accum, cfg.max_grad_norm)
         model, optimizer = acc.prepare(model, optimizer)
         if done:
             ckpt.load_resume_optimizer(acc, optimizer, out, done)
-        states = prepare.frozen_states(run, out, done, method, model, examples, pad_id, acc, log)
+        states = model_setup.frozen_states(run, out, done, method, model, examples, pad_id, acc, log)
         probe = _memory_probe(cfg, acc, model, optimizer)
         for epoch in range(done + 1, cfg.epochs + 1):
             with probe or nullcontext():
@@ -215,7 +154,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
             if probe is not None:
                 run["peak_live_tensor_bytes"] = max(run.get("peak_live_tensor_bytes", 0), probe.peak)
                 if main:
-                    ckpt.write_json_atomic(run_path, run)
+                    ckpt.write_json_atomic(run_json, run)
             if on_epoch is not None and main:
                 on_epoch(run["epochs"][-1])
     except (torch.OutOfMemoryError, MemoryError):
@@ -223,7 +162,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
                          "a smaller --max-length or --batch-size (see `cub unlearn --plan`)") from None
     run["status"] = "complete"
     if main:
-        ckpt.write_json_atomic(run_path, run)
+        ckpt.write_json_atomic(run_json, run)
         # the optimizer state is twice the trainable weights (56 GB for a 7B full fine-tune) and
         # only serves a resume: drop it once the run is complete
         ckpt.drop_resume_state(out)
@@ -233,7 +172,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
             dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "float32")
             run["merged"] = str(merge_checkpoint(ckpt.epoch_dir(out, cfg.epochs), out / "merged", dtype,
                                                  cfg.max_shard_size))
-            ckpt.write_json_atomic(run_path, run)
+            ckpt.write_json_atomic(run_json, run)
             log(f"merged LoRA weights -> {run['merged']}")
     acc.wait_for_everyone()
     return run
@@ -256,12 +195,12 @@ def _memory_probe(cfg, acc, model, optimizer):
 
 
 def _previous_run(out: Path) -> dict | None:
-    run_path = out / "run.json"
-    if run_path.is_file():
+    run_json = out / "run.json"
+    if run_json.is_file():
         try:
-            return json.loads(run_path.read_text())
+            return json.loads(run_json.read_text())
         except json.JSONDecodeError:
-            raise CubError(f"{run_path} is malformed; delete it or use another --output-dir") from None
+            raise CubError(f"{run_json} is malformed; delete it or use another --output-dir") from None
     if out.exists() and any(out.iterdir()):
         raise CubError(f"output dir '{out}' is not empty and holds no run.json; use another --output-dir")
     return None
@@ -332,7 +271,7 @@ def _train_epoch(run, epoch, cfg, method, model, tokenizer, optimizer, examples,
         ckpt.write_json_atomic(out / "run.json", run)
         # only now is epoch `epoch` the resume point; older resume state is no longer needed
         ckpt.drop_resume_state(out, before=epoch)
-        ckpt.prune_epochs(out, ckpt.parse_save_epochs(cfg.save_epochs, cfg.epochs), epoch)
+        ckpt.prune_epochs(out, parse_save_epochs(cfg.save_epochs, cfg.epochs), epoch)
     acc.wait_for_everyone()
     shown = [x for x in losses if x is not None]
     mean = sum(shown) / len(shown) if shown else math.nan

@@ -9,11 +9,11 @@ import warnings
 
 import pytest
 
-from code_unlearn_bench import budget
-from code_unlearn_bench.analyzer_base import AnalysisContext
+from code_unlearn_bench.evaluation import token_budget
+from code_unlearn_bench.analyzers.base import AnalysisContext
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.models.base import GenerationSettings
-from code_unlearn_bench.task_spec import get_task
+from code_unlearn_bench.tasks.spec import get_task
 
 nltk_bleu = pytest.importorskip("nltk.translate.bleu_score")
 
@@ -85,7 +85,7 @@ def test_truncated_variant_keeps_its_own_name_and_scores_higher_on_a_budget_pref
 
 def test_copyright_task_defaults_to_the_reference_codes_budget():
     from code_unlearn_bench.config import EvalConfig
-    from code_unlearn_bench.prepare import prepare_task
+    from code_unlearn_bench.evaluation.prepare import prepare_task
 
     task = get_task("copyright")
     assert task.version == "1.1"
@@ -116,7 +116,7 @@ class RecordingBackend:
 def test_total_budget_counts_the_prompt(tokenizer):
     prompts = ["a = 1\n" * n for n in (10, 120, 400)]
     backend = RecordingBackend(tokenizer)
-    outs = budget.generate(backend, prompts, GenerationSettings(max_new_tokens=1024), 8, max_total_tokens=1024,
+    outs = token_budget.generate(backend, prompts, GenerationSettings(max_new_tokens=1024), 8, max_total_tokens=1024,
                            seeds=[11, 12, 13])
     lengths = [len(tokenizer(p)["input_ids"]) for p in prompts]
     assert lengths[2] > 1024  # this prompt alone exceeds the total: nothing is generated for it
@@ -124,7 +124,7 @@ def test_total_budget_counts_the_prompt(tokenizer):
     for prompt_len, out in zip(lengths[:2], outs[:2]):
         assert len(tokenizer(out, add_special_tokens=False)["input_ids"]) == 1024 - prompt_len
     # --max-new-tokens caps the per-sample budget
-    capped = budget.generate(backend, prompts[:1], GenerationSettings(max_new_tokens=5), 8, max_total_tokens=1024)
+    capped = token_budget.generate(backend, prompts[:1], GenerationSettings(max_new_tokens=5), 8, max_total_tokens=1024)
     assert len(tokenizer(capped[0], add_special_tokens=False)["input_ids"]) == 5
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from code_unlearn_bench.analyzers.deprecated import DeprecatedApi, exact_match
 from code_unlearn_bench.samples import Sample
-from code_unlearn_bench.task_spec import get_task
+from code_unlearn_bench.tasks.spec import get_task
 
 
 @pytest.mark.parametrize("completion, answer, hit", [

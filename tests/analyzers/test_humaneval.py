@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from code_unlearn_bench.analyzer_base import AnalysisContext
+from code_unlearn_bench.analyzers.base import AnalysisContext
 from code_unlearn_bench.analyzers.humaneval import ANALYZER, truncate_top_level
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.loaders import humaneval

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from code_unlearn_bench import icd
+from code_unlearn_bench.analyzers import icd
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.icd import BatchDetector, IcdCache, Snippet, analyze_one
+from code_unlearn_bench.analyzers.icd import BatchDetector, IcdCache, Snippet, analyze_one
 
 PY_SEMGREP_HIT = Snippet("python", "    os.system('ping ' + host)\n", "import os\n\ndef ping(host):\n")
 PY_REGEX_HIT = Snippet("python", "    return hashlib.md5(data).hexdigest()\n", "import hashlib\n\ndef digest(data):\n")

@@ -6,7 +6,7 @@ import pytest
 import sacrebleu
 
 from code_unlearn_bench.analyzers.insecure import InsecureCode, extract_code
-from code_unlearn_bench.task_spec import get_task
+from code_unlearn_bench.tasks.spec import get_task
 
 
 @pytest.fixture(scope="module")

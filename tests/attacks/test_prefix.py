@@ -31,7 +31,7 @@ def shallow_ga(src, texts, dst, lr=1e-3, max_rounds=15, forgotten_bleu=0.5):
     model stops *starting* the continuation, the shallow forgetting prefix injection exposes."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from code_unlearn_bench.bleu import token_bleu
+    from code_unlearn_bench.analyzers.bleu import token_bleu
     from code_unlearn_bench.loaders.copyright import split_file
     from code_unlearn_bench.unlearn.data import Example, collate, encode
     from code_unlearn_bench.unlearn.methods.ga import ga_loss

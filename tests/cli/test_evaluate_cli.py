@@ -158,8 +158,8 @@ def test_pass_at_k_at_temperature_zero_is_refused_with_a_hint(cub, tiny_model_di
     _one_line_error(cub("evaluate", "--model", tiny_model_dir, "--num-samples", "2", "--temperature", "0.8",
                         "--top-p", "1.5", "--output-dir", tmp_path / "o"), "--top-p must be in (0, 1]")
     from code_unlearn_bench.config import EvalConfig
-    from code_unlearn_bench.prepare import prepare_task
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.evaluation.prepare import prepare_task
+    from code_unlearn_bench.tasks.spec import get_task
 
     cfg = EvalConfig(tasks=["humaneval"], num_samples=5, temperature=0.8, top_p=0.95)
     cfg.validate()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from code_unlearn_bench.reproduce import PRESETS
-from code_unlearn_bench.reproduce_multi import summarise, variants
+from code_unlearn_bench.reproduce.presets import PRESETS
+from code_unlearn_bench.reproduce.multi import summarise, variants
 
 CODELLAMA = Path(__file__).resolve().parent.parent / "fixtures" / "model_configs" / "codellama-7b"
 
@@ -67,7 +67,7 @@ def _whoami(tag):
 def test_fan_out_runs_each_job_in_a_fresh_child_pinned_to_its_gpu():
     import os
 
-    from code_unlearn_bench.reproduce_parallel import fan_out
+    from code_unlearn_bench.reproduce.parallel import fan_out
 
     results = {}
     fan_out([(f"job{i}", _whoami, (i,)) for i in range(4)], ("3", "5"), lambda k, v: results.update({k: v}))
@@ -85,7 +85,7 @@ def _disk(out):
 def test_dry_run_disk_counts_the_learned_checkpoint_only_while_needed():
     from dataclasses import replace
 
-    from code_unlearn_bench.reproduce_plan import dry_run
+    from code_unlearn_bench.reproduce.plan import dry_run
 
     p = replace(PRESETS["paper"], model=str(CODELLAMA), forget_data="x.jsonl")
     runs = variants(p, ("copyright", "insecure"), 1)
@@ -99,7 +99,7 @@ def test_dry_run_disk_counts_the_learned_checkpoint_only_while_needed():
 
 
 def test_release_weights_keeps_the_metadata(tmp_path):
-    from code_unlearn_bench.reproduce import release_weights
+    from code_unlearn_bench.reproduce.pipeline import release_weights
 
     epoch = tmp_path / "learned" / "epoch-01"
     (epoch).mkdir(parents=True)
@@ -118,7 +118,7 @@ def test_unlearning_runs_fan_out_to_children_and_are_marked(tmp_path, tiny_model
     (its GPU pinning: test_fan_out_...); their epochs reach the tracker from run.json."""
     from dataclasses import replace
 
-    from code_unlearn_bench.reproduce import Pipeline
+    from code_unlearn_bench.reproduce.pipeline import Pipeline
 
     class Recorder:
         def __init__(self):

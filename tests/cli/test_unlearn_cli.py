@@ -8,17 +8,6 @@ from safetensors.torch import load_file
 
 from code_unlearn_bench.unlearn.methods import prod as prod_module
 
-SNIPPETS = ["def add(a, b):\n    return a + b\n", "import os\nprint(os.getcwd())\n",
-            "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.y = y\n"]
-
-
-@pytest.fixture
-def forget_jsonl(tmp_path):
-    path = tmp_path / "forget.jsonl"
-    path.write_text("".join(json.dumps({"task_id": f"s{i}", "content": t}) + "\n" for i, t in enumerate(SNIPPETS)))
-    return path
-
-
 def unlearn_args(model, data, out, *extra):
     return ["unlearn", "--model", model, "--method", "prod", "--data", data, "--output-dir", out,
             "--epochs", "3", "--lr", "1e-3", "--grad-accum", "2", "--max-length", "32", *extra]
@@ -152,7 +141,7 @@ def test_checkpoints_carry_lineage_and_load_back(cub, tmp_path, tiny_model_dir, 
 
 def test_unlearn_deprecated_trains_on_the_forget_split_only(cub, tmp_path, tiny_model_dir):
     from code_unlearn_bench.samples import data_hash
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.tasks.spec import get_task
 
     code, _, err = cub("unlearn", "--model", tiny_model_dir, "--method", "ga", "--task", "deprecated",
                        "--limit", "4", "--output-dir", tmp_path / "u", "--epochs", "1", "--max-length", "32")
@@ -161,3 +150,26 @@ def test_unlearn_deprecated_trains_on_the_forget_split_only(cub, tmp_path, tiny_
     forget = [s for s in get_task("deprecated").load_samples() if s.meta["split"] == "forget"][:4]
     assert run["data"]["n_examples"] == 4 and run["data"]["options"]["split"] == "forget"
     assert run["data"]["hash"] == data_hash(forget)  # the first 4 forget samples, no retained API
+
+
+def test_unlearn_resolves_and_fingerprints_its_model_once(cub, tmp_path, tiny_model_dir, forget_jsonl, monkeypatch):
+    """One run, one model handle: the spec is resolved and its weights hashed once, however many
+    steps (memory plan, shapes, loading, run identity) need the model."""
+    from code_unlearn_bench.models import loading
+
+    calls = {"resolve": 0, "fingerprint": 0}
+    real_resolve, real_fingerprint = loading.resolve_model, loading.fingerprint
+
+    def counting_resolve(*a, **k):
+        calls["resolve"] += 1
+        return real_resolve(*a, **k)
+
+    def counting_fingerprint(*a, **k):
+        calls["fingerprint"] += 1
+        return real_fingerprint(*a, **k)
+
+    monkeypatch.setattr(loading, "resolve_model", counting_resolve)
+    monkeypatch.setattr(loading, "fingerprint", counting_fingerprint)
+    code, _, err = cub(*unlearn_args(tiny_model_dir, forget_jsonl, tmp_path / "u", "--epochs", "1"))
+    assert code == 0, err
+    assert calls == {"resolve": 1, "fingerprint": 1}

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from code_unlearn_bench.bleu import text_bleu, token_bleu
+from code_unlearn_bench.analyzers.bleu import text_bleu, token_bleu
 
 nltk_bleu = pytest.importorskip("nltk.translate.bleu_score")
 

@@ -69,7 +69,7 @@ def test_every_task_declares_canonical_settings_that_a_default_run_has():
     import pytest
 
     from code_unlearn_bench.errors import CubError
-    from code_unlearn_bench.task_spec import _parse_spec, list_tasks
+    from code_unlearn_bench.tasks.spec import _parse_spec, list_tasks
 
     for task in list_tasks():
         assert task.canonical, f"task spec {task.name} declares no canonical settings"

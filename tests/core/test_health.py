@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from code_unlearn_bench.health import diagnose, longest_repeat_run, parses_as_python, tokens
+from code_unlearn_bench.evaluation.health import diagnose, longest_repeat_run, parses_as_python, tokens
 
 
 def test_garbage_model_is_exposed():

@@ -1,8 +1,10 @@
-"""The house rules, checked on every run: no import circle inside the package, nothing below the
-CLI imports it, no module over ~400 lines, no copied block of six or more lines.
+"""The house rules, checked on every run: no import circle inside the package and no import that
+runs up a layer (docs/architecture.md draws them), nothing below the CLI imports it, about 15
+modules at the package root, no two modules of one name doing different jobs, no module over ~400
+lines, no copied block of six or more lines.
 
-Import edges are read from the source (every ``import``, also those inside functions, except
-under ``if TYPE_CHECKING:``), so a circle hidden behind a lazy import is caught too.
+Import edges are read from the source: every ``import``, also those inside functions and under
+``if TYPE_CHECKING:``, so a circle hidden behind a lazy or type-only import is caught too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "code_unlearn_bench"
 # Source folder -> the package it is installed as (setup.cfg's package_dir).
 ROOTS = {REPO / "code_unlearn_bench": PACKAGE, REPO / "analyzers": f"{PACKAGE}.analyzers",
-         REPO / "leaderboard": f"{PACKAGE}.leaderboard"}
+         REPO / "leaderboard": f"{PACKAGE}.leaderboard", REPO / "tasks": f"{PACKAGE}.tasks"}
 MAX_LINES = 400
 # Exempt from the size rule, with the reason.
 LONG_MODULES = {
@@ -43,27 +45,19 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _type_checking_lines(tree: ast.AST) -> set[int]:
-    lines: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
-    return lines
-
-
 def _package_of(name: str) -> str:
     return name if MODULES.get(name, Path()).name == "__init__.py" else name.rpartition(".")[0]
 
 
 def _imports(name: str, path: Path) -> set[str]:
+    return _imports_of_source(name, path.read_text(encoding="utf-8"))
+
+
+def _imports_of_source(name: str, source: str) -> set[str]:
     """The package modules ``name`` imports (a ``from pkg import sub`` counts as importing ``pkg.sub``)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip = _type_checking_lines(tree)
+    tree = ast.parse(source)
     targets: set[str] = set()
     for node in ast.walk(tree):
-        if getattr(node, "lineno", None) in skip:
-            continue
         if isinstance(node, ast.Import):
             targets.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -122,6 +116,79 @@ def test_no_import_cycle():
 def test_cycle_detector_finds_a_lazy_circle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [["a", "b", "c"]]
+
+
+# Lowest first. A module belongs to the layer of its longest matching prefix (relative to the
+# package; "" is the package itself) and may import its own layer and those below, never above.
+LAYERS = [
+    ("foundation", ["", "errors", "env", "jsonio", "samples", "registry", "ui"]),
+    ("formats and config", ["plugins", "config", "results", "store", "comparability", "tracking"]),
+    ("plugins", ["loaders", "sandbox", "models", "tasks", "analyzers", "ranking", "unlearn"]),
+    ("run path", ["evaluation", "evaluation.prepare", "evaluation.runner", "evaluation.health",
+                  "evaluation.token_budget"]),
+    ("pipeline", ["evaluation.run", "evaluation.replicas", "evaluation.sessions", "attacks", "leaderboard"]),
+    ("orchestration", ["reproduce"]),
+    ("cli", ["cli", "__main__"]),
+]
+ROOT_MODULES_MAX = 16  # about 15 modules at the package root (issue 18)
+
+
+def layer_of(module: str) -> int:
+    rel = module[len(PACKAGE) + 1:] if module.startswith(PACKAGE + ".") else ""
+    best, level = -1, None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if (rel == p or rel.startswith(p + ".") or p == "") and len(p) > best:
+                best, level = len(p), i
+    return level
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{m} ({LAYERS[layer_of(m)][0]}) -> {t} ({LAYERS[layer_of(t)][0]})"
+                  for m, targets in graph.items() for t in targets if layer_of(t) > layer_of(m))
+
+
+def test_no_import_runs_up_a_layer():
+    assert upward_imports(GRAPH) == []
+
+
+def test_layer_check_finds_an_upward_import():
+    graph = {f"{PACKAGE}.results": {f"{PACKAGE}.evaluation.prepare"}, f"{PACKAGE}.cli.x": {f"{PACKAGE}.store"}}
+    assert upward_imports(graph) == [f"{PACKAGE}.results (formats and config) -> "
+                                     f"{PACKAGE}.evaluation.prepare (run path)"]
+
+
+def test_every_module_has_a_layer():
+    assert [m for m in MODULES if layer_of(m) is None] == []
+
+
+def test_type_only_import_counts():
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from code_unlearn_bench.store import RunStore\n"
+    assert _imports_of_source(f"{PACKAGE}.results", source) == {f"{PACKAGE}.store"}
+
+
+def test_package_root_is_small():
+    root = sorted(p.stem for p in (REPO / PACKAGE).glob("*.py") if p.stem not in ("__init__", "__main__"))
+    assert len(root) <= ROOT_MODULES_MAX, root
+
+
+def _basename_clash_allowed(a: str, b: str) -> bool:
+    """One name, one job: allowed are a CLI subcommand and the library module it calls, the base
+    class of each plugin kind, and a task's loader beside its analyzer (both named after the task)."""
+    pa, pb = a.split(".")[1:], b.split(".")[1:]
+    if pa[-1] == "base" or "cli" in (pa[0], pb[0]):
+        return True
+    return {pa[0], pb[0]} == {"loaders", "analyzers"} and len(pa) == len(pb) == 2
+
+
+def test_no_two_modules_share_a_name_for_different_jobs():
+    by_name: dict[str, list[str]] = {}
+    for m, path in MODULES.items():
+        if path.stem != "__init__":
+            by_name.setdefault(path.stem, []).append(m)
+    clashes = [(a, b) for mods in by_name.values() for i, a in enumerate(mods) for b in mods[i + 1:]
+               if not _basename_clash_allowed(a, b)]
+    assert clashes == []
 
 
 def test_nothing_below_the_cli_imports_it():

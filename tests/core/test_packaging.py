@@ -38,7 +38,7 @@ def test_wheel_contents_use_our_namespace_only(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert top == {"code_unlearn_bench"}, top
-    assert "code_unlearn_bench/task_specs/copyright.yaml" in names
+    assert "code_unlearn_bench/tasks/copyright.yaml" in names
     assert "code_unlearn_bench/analyzers/copyright_bleu.py" in names
     assert "code_unlearn_bench/schemas/results.schema.json" in names
     # the pinned default data (same on every Python) and its PSF licence
@@ -61,7 +61,7 @@ def test_installed_wheel_finds_specs_and_analyzers(wheel, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     code = ("import code_unlearn_bench, json\n"
-            "from code_unlearn_bench.task_spec import list_tasks, get_task\n"
+            "from code_unlearn_bench.tasks.spec import list_tasks, get_task\n"
             "t = get_task('copyright'); a = t.make_analyzer()\n"
             "print(json.dumps({'file': code_unlearn_bench.__file__, 'tasks': [x.name for x in list_tasks()],"
             " 'analyzer': type(a).__module__}))\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.replicas import merge_parts, replica_devices
+from code_unlearn_bench.evaluation.replicas import merge_parts, replica_devices
 from code_unlearn_bench.store import RunStore
 
 FAKE_VLLM = Path(__file__).resolve().parent.parent / "models" / "fake_vllm"
@@ -14,14 +14,14 @@ FAKE_VLLM = Path(__file__).resolve().parent.parent / "models" / "fake_vllm"
 
 def test_replica_devices(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
-    assert replica_devices(4, 1, "vllm") == ["0", "1", "2", "3"]
-    assert replica_devices(2, 2, "vllm") == ["0,1", "2,3"]
+    assert replica_devices(4, 1, needs_gpu=True) == ["0", "1", "2", "3"]
+    assert replica_devices(2, 2, needs_gpu=True) == ["0,1", "2,3"]
     with pytest.raises(CubError, match="needs 6 GPUs, 4 visible"):
-        replica_devices(3, 2, "hf")
+        replica_devices(3, 2, needs_gpu=False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert replica_devices(2, 1, "hf") == [None, None]  # CPU processes
+    assert replica_devices(2, 1, needs_gpu=False) == [None, None]  # CPU processes
     with pytest.raises(CubError, match="needs 1 GPUs, 0 visible"):
-        replica_devices(1, 1, "vllm")
+        replica_devices(1, 1, needs_gpu=True)
 
 
 def test_merge_parts_moves_each_record_once(tmp_path):
@@ -84,7 +84,7 @@ def test_vllm_replicas_shard_merge_resume_and_tear_down(cub, fake_vllm_env, tiny
     assert [g["n_prompts"] for g in gens] == [3, 3] and {g["pid"] for g in gens} == {e["pid"] for e in inits}
     assert sorted(_ids(run)) == ["seen-0", "seen-1"]
     # a killed replica left a finished chunk behind: it is merged, not generated again
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.tasks.spec import get_task
 
     [sample] = [s for s in get_task("copyright").load_samples(str(tiny_memorised.all_jsonl)) if s.id == "unseen-0"]
     RunStore(run).append_records("copyright.part-1", [{"id": "unseen-0", "prompt_hash": sample.prompt_hash(),

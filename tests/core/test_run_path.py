@@ -8,9 +8,10 @@ import pytest
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.models.base import Backend, ModelInfo
 from code_unlearn_bench.models.handle import ModelHandle
-from code_unlearn_bench.prepare import prepare_tasks
-from code_unlearn_bench.results import RESULTS_FILE, environment_info, envelope, hash_json, now_iso, schema_errors
-from code_unlearn_bench.run_path import run_tasks
+from code_unlearn_bench.evaluation.prepare import prepare_tasks
+from code_unlearn_bench.results import RESULTS_FILE, environment_info, envelope, now_iso, schema_errors
+from code_unlearn_bench.jsonio import hash_json
+from code_unlearn_bench.evaluation.runner import run_tasks
 from code_unlearn_bench.store import RunStore
 
 

@@ -158,7 +158,7 @@ REAL_LOOKUP = submit_mod.registered_task  # captured before the autouse fixture 
 
 
 def test_real_registry_lookup_matches_the_task_registry():
-    from code_unlearn_bench import task_spec
+    from code_unlearn_bench.tasks import spec as task_spec
 
     reg = REAL_LOOKUP("heldout")
     task = task_spec.get_task("heldout")

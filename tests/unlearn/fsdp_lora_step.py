@@ -20,7 +20,7 @@ from torch.distributed.fsdp import MixedPrecision
 from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
 
 from code_unlearn_bench.models.loading import load_model_and_tokenizer
-from code_unlearn_bench.unlearn import engines, prepare
+from code_unlearn_bench.unlearn import engines, model_setup
 
 
 def step(model_dir: str, fsdp: bool) -> dict:
@@ -29,14 +29,14 @@ def step(model_dir: str, fsdp: bool) -> dict:
     model, tok, info = load_model_and_tokenizer(model_dir, dtype=dtype, device="cpu")
     cfg = SimpleNamespace(gradient_checkpointing=False, lora=True, lora_r=8, lora_alpha=16, lr=1e-3,
                           optimizer="adamw")
-    model = prepare.prepare_model(model, cfg, info)
+    model = model_setup.prepare_model(model, cfg, info)
     layer = type(model.base_model.model.model.layers[0])
     try:
         wrapped = FSDP(model, device_id=torch.device("cpu"), use_orig_params=True,
                        auto_wrap_policy=functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={layer}),
                        mixed_precision=MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16,
                                                       buffer_dtype=torch.bfloat16))
-        optimizer = prepare.make_optimizer(wrapped, cfg)
+        optimizer = model_setup.make_optimizer(wrapped, cfg)
         ids = torch.tensor([tok("def add(a, b):\n    return a + b\n")["input_ids"]])
         loss = wrapped(input_ids=ids, labels=ids).loss
         loss.backward()

@@ -84,7 +84,7 @@ def test_deprecated_unlearning_uses_the_forget_split_only():
     # the deprecated task evaluates both splits; training must never push down the retained
     # still-valid APIs (meta split "retain")
     from code_unlearn_bench.errors import CubError
-    from code_unlearn_bench.task_spec import get_task
+    from code_unlearn_bench.tasks.spec import get_task
     from code_unlearn_bench.unlearn.data import load_forget_set
 
     everything = get_task("deprecated").load_samples()

@@ -150,7 +150,8 @@ CASES = [("llama", "ga", "fp32", False, False), ("llama", "prod", "bf16", True, 
 @pytest.mark.parametrize("arch,method,precision,lora,ckpt", CASES)
 def test_estimate_within_15_percent_of_measured_peak(small_models, arch, method, precision, lora, ckpt):
     from code_unlearn_bench.unlearn.methods import get_method
-    from code_unlearn_bench.unlearn.trainer import TrainConfig, train
+    from code_unlearn_bench.config import TrainConfig
+    from code_unlearn_bench.unlearn.trainer import train
 
     root, data, models = small_models
     cfg = TrainConfig(model=str(models[arch]), task="copyright", output_dir=str(root / f"run-{arch}-{method}-{precision}"),

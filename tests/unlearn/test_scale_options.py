@@ -7,18 +7,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from code_unlearn_bench.config import parse_save_epochs
 from code_unlearn_bench.unlearn import checkpoint as ckpt
 from code_unlearn_bench.unlearn.methods import ga as ga_module
 
-SNIPPETS = ["def add(a, b):\n    return a + b\n", "import os\nprint(os.getcwd())\n",
-            "class Point:\n    def __init__(self, x, y):\n        self.x = x\n"]
-
-
 @pytest.fixture
-def data(tmp_path):
-    path = tmp_path / "forget.jsonl"
-    path.write_text("".join(json.dumps({"task_id": f"s{i}", "content": t}) + "\n" for i, t in enumerate(SNIPPETS)))
-    return path
+def data(forget_jsonl):
+    return forget_jsonl
 
 
 def args(model, data, out, *extra):
@@ -38,7 +33,7 @@ def test_save_epochs_keeps_the_chosen_and_the_last(cub, tmp_path, tiny_model_dir
     code, _, err = cub(*args(tiny_model_dir, data, tmp_path / "o2", "--save-epochs", "4"))
     assert code == 2
     one_line_error(err, "--save-epochs 4 is outside 1..3")
-    assert ckpt.parse_save_epochs("last", 5) == {5} and ckpt.parse_save_epochs("all", 2) == {1, 2}
+    assert parse_save_epochs("last", 5) == {5} and parse_save_epochs("all", 2) == {1, 2}
 
 
 def test_bf16_checkpoints_and_an_exact_resume_from_fp32_master_weights(cub, tmp_path, tiny_model_dir, data,

@@ -117,7 +117,7 @@ def test_every_rank_looks_for_the_frozen_state_before_any_writes_it(tmp_path):
     then waited in: 2-process GradDiff (no collective in its precompute) hung. The look is now
     behind a barrier on every path, a resume included."""
     from code_unlearn_bench.unlearn import checkpoint as ckpt
-    from code_unlearn_bench.unlearn.prepare import frozen_states
+    from code_unlearn_bench.unlearn.model_setup import frozen_states
 
     calls = []
     acc = SimpleNamespace(wait_for_everyone=lambda: calls.append("barrier"), is_main_process=True)
@@ -132,7 +132,7 @@ def test_a_rank_descheduled_after_the_barrier_still_meets_the_second_one(tmp_pat
     DeepSpeed hung so). The look now comes before the barrier."""
     from code_unlearn_bench.unlearn import checkpoint as ckpt
     from code_unlearn_bench.unlearn.methods import get_method
-    from code_unlearn_bench.unlearn.prepare import frozen_states
+    from code_unlearn_bench.unlearn.model_setup import frozen_states
 
     calls = []
 

@@ -41,7 +41,8 @@ def test_dry_run_plans_the_spread_runs(cub, tmp_path):
 def test_pipeline_trains_across_two_processes(tmp_path, tiny_model_dir):
     """A real 2-process (DDP, gloo on CPU) unlearning run launched by the pipeline, its epochs
     handed to the tracker from run.json."""
-    from code_unlearn_bench.reproduce import PRESETS, Pipeline
+    from code_unlearn_bench.reproduce.pipeline import Pipeline
+    from code_unlearn_bench.reproduce.presets import PRESETS
 
     logged = []
     tracker = type("Recorder", (), {"log_epoch": lambda self, entry, prefix: logged.append((prefix, entry["epoch"]))})()

@@ -1,14 +1,13 @@
 """Unlearning methods, one module per method, each exposing ``METHOD`` (a Method subclass).
 
-Adding a method is adding one file here; `cub unlearn --method <file name>` finds it. A plug-in
-outside the package can be named as ``"package.module:Class"``.
+Adding a method is adding one file here; `cub unlearn --method <file name>` finds it. A method in
+a user's own package is found through the ``cub.methods`` entry point, or named as
+``"package.module:METHOD"`` (:mod:`code_unlearn_bench.plugins`).
 """
 
 from __future__ import annotations
 
-from code_unlearn_bench.registry import PackageRegistry
-
-METHODS = PackageRegistry("unlearning method", __name__, "METHOD")
+from code_unlearn_bench.plugins import METHODS
 
 
 def method_names() -> list[str]:

@@ -25,7 +25,7 @@ import textwrap
 import warnings
 from typing import Any, Sequence
 
-from code_unlearn_bench.analyzer_base import metric
+from code_unlearn_bench.analyzers.base import metric
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 MAX_NGRAM = 8

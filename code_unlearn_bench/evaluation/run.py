@@ -2,7 +2,7 @@
 run still means the same thing, hand the prepared tasks and the model to the run path, write
 results.json.
 
-    from code_unlearn_bench.evaluation import evaluate
+    from code_unlearn_bench.evaluation.run import evaluate
     results = evaluate(EvalConfig(model="smollm2-135m", tasks=["copyright"], output_dir="runs/x"))
 """
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from code_unlearn_bench import sessions
+from code_unlearn_bench.evaluation import sessions, threads
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.prepare import PreparedTask, prepare_tasks
-from code_unlearn_bench.results import environment_info, envelope, hash_json, now_iso
-from code_unlearn_bench.run_path import run_tasks, score_tasks, skip_reason
+from code_unlearn_bench.evaluation.prepare import PreparedTask, prepare_tasks
+from code_unlearn_bench.results import environment_info, envelope, now_iso
+from code_unlearn_bench.jsonio import hash_json
+from code_unlearn_bench.evaluation.runner import run_tasks, score_tasks, skip_reason
 from code_unlearn_bench.store import RunStore
 
 
@@ -48,12 +49,10 @@ def _open_run(store: RunStore, config: EvalConfig, prepared: list[PreparedTask],
     return manifest
 
 
-def use_replicas(config: EvalConfig) -> bool:
-    """Child-process engines: for data parallelism, and always for vLLM, whose GPU memory is only
-    reliably freed when its process ends (`cub reproduce` evaluates dozens of checkpoints)."""
-    from code_unlearn_bench.models.registry import choose_backend
-
-    return config.data_parallel_size > 1 or choose_backend(config.backend) == "vllm"
+def use_replicas(config: EvalConfig, caps) -> bool:
+    """Child-process engines: for data parallelism, and always for a backend whose device memory is
+    only reliably freed when its process ends (vLLM; `cub reproduce` evaluates dozens of checkpoints)."""
+    return config.data_parallel_size > 1 or caps.child_process
 
 
 def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
@@ -61,27 +60,32 @@ def evaluate(config: EvalConfig, ui=None, model=None) -> dict[str, Any]:
 
     ``model``: a handle already built by the caller (default: one opened from ``config.model``)."""
     from code_unlearn_bench.models.handle import BackendOptions, ModelHandle
+    from code_unlearn_bench.models.selection import capabilities, check_backend_options
 
     config.validate()
+    backend = check_backend_options(config)  # the one place the backend is chosen
+    caps = capabilities(backend)
     if not config.output_dir:
         raise CubError("--output-dir is required")
     store = RunStore(config.output_dir)
     store.check_writable()
     prepared = prepare_tasks(config)
+    n_threads = threads.apply(config.threads)  # before any model is built
     own = model is None
-    if model is None and config.backend == "openai":  # identity from the server: connect now
+    if model is None and caps.served:  # identity from the server: connect now
         from code_unlearn_bench.models.openai import served_handle
 
         model = served_handle(config, loglikelihood=any(not pt.generates for pt in prepared))
     model = model or ModelHandle.open(config.model, BackendOptions.from_config(config))
     manifest = _open_run(store, config, prepared, model.info)
-    session, before = sessions.start(manifest, config), sessions.generated(manifest)
+    session, before = sessions.start(manifest, config, n_threads), sessions.generated(manifest)
     store.write_manifest(manifest)
     try:
-        if own and use_replicas(config):  # vLLM and --data-parallel-size N: engines in child processes
-            from code_unlearn_bench.replicas import generate_in_replicas
+        if own and use_replicas(config, caps):  # vLLM and --data-parallel-size N: engines in child processes
+            from code_unlearn_bench.evaluation.replicas import generate_in_replicas
 
-            generate_in_replicas(store, manifest, [pt for pt in prepared if not skip_reason(pt, config)], config, ui)
+            generate_in_replicas(store, manifest, [pt for pt in prepared if not skip_reason(pt, config)], config,
+                                 backend, ui)
         task_results = run_tasks(store, manifest, prepared, model, config, ui)  # (after replicas: scoring only)
         sessions.end(session, model, sessions.generated(manifest) - before)  # before close: the backend it ran on
         store.write_manifest(manifest)

@@ -12,7 +12,7 @@ from code_unlearn_bench.samples import Sample
 
 if TYPE_CHECKING:
     from code_unlearn_bench.models.base import GenerationSettings
-    from code_unlearn_bench.task_spec import Task
+    from code_unlearn_bench.tasks.spec import Task
 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 20240607  # fixed: `cub score` must reproduce results.json bit-for-bit

@@ -14,7 +14,6 @@ from code_unlearn_bench.unlearn.data import collate
 from code_unlearn_bench.unlearn.distributed import gather_states, shard_indices
 from code_unlearn_bench.unlearn.method import Method
 
-OPTIMIZERS = ("adamw", "adamw8bit")
 
 
 def base_name(info) -> str:
@@ -104,10 +103,10 @@ def frozen_states(run, out: Path, done: int, method, model, examples, pad_id, ac
     """The method's frozen per-example state: computed once from the model before training and
     kept in resume/prepared.pt, so that a resumed run never recomputes it from a checkpoint."""
     prepared = out / "resume" / "prepared.pt"
-    # every rank looks before the main one may write it (the barrier comes after the look): a
-    # rank looking late would find the fresh file, skip the barrier below and deadlock the others
-    # (seen with GradDiff, and with GA under DeepSpeed when a rank was descheduled between a
-    # barrier and its look)
+    # Every rank looks BEFORE the barrier, and the main one writes only after it: a rank that
+    # looked after the barrier could find the main one's fresh file, skip the barrier below and
+    # deadlock the others (seen with GradDiff, and with GA on a loaded machine, whose precompute
+    # has no collective to line the ranks up).
     exists = prepared.is_file()
     acc.wait_for_everyone()
     if exists:

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
-from code_unlearn_bench.store import atomic_write_text, dump_json
+from code_unlearn_bench.jsonio import atomic_write_text, dump_json
 
 if TYPE_CHECKING:
     from code_unlearn_bench.attacks.eligibility import EligibilityInputs
     from code_unlearn_bench.unlearn.method import Method
-    from code_unlearn_bench.unlearn.trainer import TrainConfig
+    from code_unlearn_bench.config import TrainConfig
 
-from code_unlearn_bench.reproduce_presets import METHODS, PRESETS, Preset  # noqa: F401 (re-exported)
+from code_unlearn_bench.reproduce.presets import Preset
 
 
 def _fields(d: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def unlearn_step(config: "TrainConfig", method: str, flags: dict[str, Any]) -> l
 
 def evaluate_step(config: EvalConfig) -> str:
     """`cub evaluate`: the run dir."""
-    from code_unlearn_bench.evaluation import evaluate
+    from code_unlearn_bench.evaluation.run import evaluate
     from code_unlearn_bench.ui import UI
 
     ui = UI(quiet=config.quiet)
@@ -174,7 +174,7 @@ class Pipeline:
         return ForgetTask(self.p.forget_task, self.p.forget_data, dict(self.p.forget_options), self.p.forget_limit)
 
     def train_config(self, model: str, out: Path, method: str, settings: dict[str, Any]) -> "TrainConfig":
-        from code_unlearn_bench.unlearn.trainer import TrainConfig
+        from code_unlearn_bench.config import TrainConfig
 
         f = self.forget
         return TrainConfig(model=model, task=f.name, output_dir=str(out), method=method, data=f.data,
@@ -217,7 +217,7 @@ class Pipeline:
     def _unlearn_in_children(self, learned: str) -> None:
         """The methods' unlearning runs not done yet, each in a child process pinned to one of the
         GPUs: independent runs from the same learned model, side by side."""
-        from code_unlearn_bench.reproduce_parallel import fan_out
+        from code_unlearn_bench.reproduce.parallel import fan_out
         from code_unlearn_bench.unlearn.methods import get_method
 
         jobs = []
@@ -278,7 +278,7 @@ class Pipeline:
 
     def _evaluate_in_children(self, evals: list[tuple[str, str, str, str]]) -> None:
         """Evaluations not done yet, each in a fresh child process, side by side over the GPUs."""
-        from code_unlearn_bench.reproduce_parallel import fan_out
+        from code_unlearn_bench.reproduce.parallel import fan_out
 
         jobs = [(key, evaluate_step, (self.eval_config(model, self.root / group / name),))
                 for key, model, name, group in evals if key not in self.state["done"]]
@@ -355,29 +355,18 @@ class Pipeline:
         submissions refuse, so they are normalised into the site's folder without that check (and,
         made here, without re-scoring: the site is built with require_verified=False)."""
         from code_unlearn_bench.leaderboard.build import build_site
-        from code_unlearn_bench.leaderboard.submit import normalise, normalise_attack
+        from code_unlearn_bench.leaderboard.submit import collect_unchecked
 
-        subs = self.root / "leaderboard" / "submissions"
-        subs.mkdir(parents=True, exist_ok=True)
-        by_fingerprint: dict[str, list[dict]] = {}
-        for run_dir in sorted((self.root / "eval").iterdir()):
-            if (run_dir / "results.json").exists():
-                doc = normalise(json.loads((run_dir / "results.json").read_text()))
-                atomic_write_text(subs / f"{doc['submission']['id']}.json", dump_json(doc))
-                by_fingerprint.setdefault(doc["model"]["fingerprint"], []).append(doc)
-        attack_root = self.root / "attack"
-        for run_dir in sorted(attack_root.iterdir()) if attack_root.exists() else []:
-            if (run_dir / "results.json").exists():  # robustness columns: attacks join by fingerprint
-                data = json.loads((run_dir / "results.json").read_text())
-                targets = by_fingerprint.get(data["model"]["fingerprint"], [])
-                if targets:
-                    doc = normalise_attack(data, targets)
-                    atomic_write_text(subs / "attacks" / f"{doc['submission']['id']}.json", dump_json(doc))
+        def runs(kind: str) -> list[Path]:
+            folder = self.root / kind
+            return [d for d in sorted(folder.iterdir()) if (d / "results.json").exists()] if folder.exists() else []
+
+        subs = collect_unchecked(runs("eval"), runs("attack"), self.root / "leaderboard" / "submissions")
         build_site(subs, self.root / "site", utility=self.p.utility_tasks[0],
                    title=f"cub reproduce --preset {self.p.name}", require_verified=False)
         return str(self.root / "site" / "index.html")
 
     def report(self, ranking: dict[str, Any]) -> str:
-        from code_unlearn_bench.reproduce_report import write_report
+        from code_unlearn_bench.reproduce.summary import write_report
 
         return str(write_report(self.root, self.p, ranking, self.state))

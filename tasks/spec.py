@@ -1,4 +1,5 @@
-"""Task specs: one YAML spec per task in the top-level ``tasks/`` folder.
+"""Task specs: one YAML spec per task in the top-level ``tasks/`` folder (this package), or in a
+package a user's installed package names under the ``cub.tasks`` entry point.
 
 A spec names a loader (``code_unlearn_bench.loaders.<name>:load``) and an analyzer
 (``code_unlearn_bench.analyzers.<name>:ANALYZER``); both are imported only when used, so adding a
@@ -13,14 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from code_unlearn_bench.comparability import generation_key, generation_record
-from code_unlearn_bench.config import SAMPLING_HINT
-from code_unlearn_bench.errors import CubError, DataError
+from code_unlearn_bench.errors import SAMPLING_HINT, CubError, DataError
 from code_unlearn_bench.models.base import GenerationSettings
-from code_unlearn_bench.registry import PackageRegistry, did_you_mean
+from code_unlearn_bench.plugins import ANALYZERS, LOADERS, TASK_SPEC_PACKAGES, TASKS_GROUP
+from code_unlearn_bench.registry import did_you_mean, entry_point_targets
 from code_unlearn_bench.samples import Sample, data_hash
-
-LOADERS = PackageRegistry("loader", "code_unlearn_bench.loaders", "load")
-ANALYZERS = PackageRegistry("analyzer", "code_unlearn_bench.analyzers", "ANALYZER")
 
 _REQUIRED = {"name", "version", "kind", "loader", "analyzer"}
 _ALLOWED = _REQUIRED | {"description", "loader_options", "default_source", "mode", "generation",
@@ -173,14 +171,24 @@ def _parse_spec(filename: str, text: str) -> Task:
     return Task(**spec)
 
 
+def _spec_packages() -> list[str]:
+    """The built-in spec package, then those installed packages declare (``cub.tasks`` entry points)."""
+    return [TASK_SPEC_PACKAGES, *entry_point_targets(TASKS_GROUP).values()]
+
+
 @functools.lru_cache(maxsize=1)
 def _all_tasks() -> dict[str, Task]:
-    root = importlib.resources.files("code_unlearn_bench.task_specs")
     tasks: dict[str, Task] = {}
-    for entry in sorted(root.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith((".yaml", ".yml")):
-            task = _parse_spec(entry.name, entry.read_text(encoding="utf-8"))
-            tasks[task.name] = task
+    for package in _spec_packages():
+        try:
+            root = importlib.resources.files(package)
+        except ModuleNotFoundError as exc:
+            raise CubError(f"task spec package '{package}' (entry point group {TASKS_GROUP}) "
+                           f"cannot be imported ({exc})") from None
+        for entry in sorted(root.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith((".yaml", ".yml")):
+                task = _parse_spec(entry.name, entry.read_text(encoding="utf-8"))
+                tasks.setdefault(task.name, task)  # a built-in task wins over a plug-in's of the same name
     return tasks
 
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Protocol
 
-from code_unlearn_bench import budget, comparability
-from code_unlearn_bench.analyzer_base import AnalysisContext, GenerationRecord
+from code_unlearn_bench import comparability
+from code_unlearn_bench.evaluation import token_budget
+from code_unlearn_bench.analyzers.base import AnalysisContext, GenerationRecord
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.models.seeds import sample_seed
-from code_unlearn_bench.prepare import PreparedTask
-from code_unlearn_bench.results import skipped_result, task_header
+from code_unlearn_bench.evaluation.prepare import PreparedTask
+from code_unlearn_bench.evaluation.prepare import skipped_result, task_header
 from code_unlearn_bench.store import RunStore
 
 
@@ -53,7 +54,7 @@ def _generate_chunk(backend, pt: PreparedTask, chunk, config: EvalConfig) -> lis
     n = pt.num_samples
     # Seeds from (run seed, sample id, copy): independent of chunking, order and resumes.
     seeds = [sample_seed(config.seed, s.id, j) for s in chunk for j in range(n)]
-    outs = budget.generate(backend, [s.prompt for s in chunk for _ in range(n)], pt.generation, config.batch_size,
+    outs = token_budget.generate(backend, [s.prompt for s in chunk for _ in range(n)], pt.generation, config.batch_size,
                            pt.max_total_tokens, seeds=seeds)
     records: list[GenerationRecord] = [{"id": s.id, "prompt_hash": s.prompt_hash(), "completion": outs[i * n]}
                                        for i, s in enumerate(chunk)]
@@ -131,7 +132,7 @@ def score_task(store: RunStore, manifest: dict[str, Any], pt: PreparedTask, mode
                config: EvalConfig, sample_scores: SampleScores | None = None) -> dict[str, Any]:
     """Score the saved records of ``pt``; per-sample scores are written beside them (and into
     ``sample_scores[task]`` when given: attacks compare settings per sample)."""
-    from code_unlearn_bench.health import diagnose
+    from code_unlearn_bench.evaluation.health import diagnose
 
     name, analyzer = pt.task.name, pt.analyzer
     all_records = store.read_records(name)  # the one read of the generations file

@@ -12,13 +12,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from code_unlearn_bench.analyzer_base import Analyzer
+from code_unlearn_bench.analyzers.base import Analyzer
 from code_unlearn_bench.comparability import generation_record
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.models.base import GenerationSettings
 from code_unlearn_bench.models.chat import prompt_format_json
 from code_unlearn_bench.samples import Sample, data_hash
-from code_unlearn_bench.task_spec import Task, get_task
+from code_unlearn_bench.tasks.spec import Task, get_task
 
 
 @dataclass
@@ -79,3 +79,16 @@ def prepare_tasks(config: EvalConfig) -> list[PreparedTask]:
     """Resolve every task of ``config`` and load its data (all tasks resolved before any loads)."""
     tasks = [get_task(name) for name in config.tasks]
     return [prepare_task(task, config) for task in tasks]
+
+
+# -- the task part of results.json (the results format itself knows nothing of prepared tasks)
+def task_header(pt: PreparedTask, n: int | None = None) -> dict[str, Any]:
+    """The ``task`` object of a task result: what was run, on which data."""
+    task = pt.task
+    return {"name": task.name, "version": task.version, "kind": task.kind,
+            "source": pt.source or task.default_source, "data_hash": pt.data_hash,
+            "n": len(pt.samples) if n is None else n}
+
+
+def skipped_result(pt: PreparedTask, reason: str) -> dict[str, Any]:
+    return {"status": "skipped", "reason": reason, "task": task_header(pt)}

@@ -36,7 +36,7 @@ def _log_path(store: RunStore, rank: int) -> Path:
     return store.gen_dir / f"replica-{rank}.log"
 
 
-def replica_devices(n: int, tp: int, backend: str) -> list[str | None]:
+def replica_devices(n: int, tp: int, needs_gpu: bool) -> list[str | None]:
     """CUDA_VISIBLE_DEVICES of each replica (None: leave the environment alone, e.g. CPU)."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
@@ -45,7 +45,7 @@ def replica_devices(n: int, tp: int, backend: str) -> list[str | None]:
         import torch
 
         ids = [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    if not ids and backend != "vllm":
+    if not ids and not needs_gpu:
         return [None] * n  # hf on CPU: plain processes (how the replica path is tested without GPUs)
     need = n * tp
     if len(ids) < need:
@@ -76,9 +76,11 @@ def _count_lines(path: Path) -> int:
         return 0
 
 
-def generate_in_replicas(store: RunStore, manifest: dict[str, Any], prepared: list, config, ui=None) -> None:
-    """Generate every pending sample of ``prepared`` in ``config.data_parallel_size`` child processes."""
-    from code_unlearn_bench.models.registry import choose_backend
+def generate_in_replicas(store: RunStore, manifest: dict[str, Any], prepared: list, config, backend: str,
+                         ui=None) -> None:
+    """Generate every pending sample of ``prepared`` in ``config.data_parallel_size`` child processes;
+    ``backend``: the one the run chose (models.selection.check_backend_options)."""
+    from code_unlearn_bench.models.selection import capabilities
 
     n = config.data_parallel_size
     shards: list[dict[str, list[str]]] = [{} for _ in range(n)]
@@ -96,20 +98,20 @@ def generate_in_replicas(store: RunStore, manifest: dict[str, Any], prepared: li
                 shards[rank][name] = [s.id for s in pending[rank::n]]
     if not any(totals.values()):
         return
-    devices = replica_devices(n, config.tensor_parallel_size, choose_backend(config.backend))
+    devices = replica_devices(n, config.tensor_parallel_size, capabilities(backend).needs_gpu)
     procs = []
     for rank, shard in enumerate(shards):
         if not shard:
             continue
-        from code_unlearn_bench.store import atomic_write_text
+        from code_unlearn_bench.jsonio import atomic_write_text
 
-        atomic_write_text(_plan_path(store, rank), json.dumps({"tasks": shard}))
+        atomic_write_text(_plan_path(store, rank), json.dumps({"tasks": shard, "backend": backend}))
         env = dict(os.environ)
         if devices[rank] is not None:
             env["CUDA_VISIBLE_DEVICES"] = devices[rank]
         # Engine logs go to a file: a pipe nobody reads while the child runs would fill and block it.
         with _log_path(store, rank).open("w") as log:
-            procs.append((rank, subprocess.Popen([sys.executable, "-m", "code_unlearn_bench.replicas",
+            procs.append((rank, subprocess.Popen([sys.executable, "-m", "code_unlearn_bench.evaluation.replicas",
                                                   str(store.root), str(rank)], env=env,
                                                  stdout=log, stderr=subprocess.STDOUT)))
     t0 = time.perf_counter()
@@ -160,17 +162,19 @@ def run_replica(run_dir: str, rank: int) -> None:
     """Child side: load the model once, generate this rank's shard of each task into its part file."""
     from code_unlearn_bench.config import EvalConfig
     from code_unlearn_bench.models.handle import BackendOptions
-    from code_unlearn_bench.models.registry import load_backend
-    from code_unlearn_bench.prepare import prepare_tasks
-    from code_unlearn_bench.run_path import generate_samples
+    from code_unlearn_bench.models.selection import load_backend
+    from code_unlearn_bench.evaluation.prepare import prepare_tasks
+    from code_unlearn_bench.evaluation.runner import generate_samples
 
     store = RunStore(run_dir)
     manifest = store.read_manifest()
     config = EvalConfig.from_dict({**manifest["config"], "data_parallel_size": 1}, origin="manifest")
-    plan = json.loads(_plan_path(store, rank).read_text())["tasks"]
+    plan_doc = json.loads(_plan_path(store, rank).read_text())
+    plan = plan_doc["tasks"]
     prepared = {pt.task.name: pt for pt in prepare_tasks(config) if pt.task.name in plan}
     options = BackendOptions.from_config(config)
-    backend = load_backend(config.backend, config.model, revision=config.revision, **options.kwargs())
+    backend = load_backend(plan_doc.get("backend", config.backend), config.model, revision=config.revision,
+                           **options.kwargs())
     try:
         for name, ids in plan.items():
             part = part_name(name, rank)

@@ -21,8 +21,8 @@ _EVAL_SIZES = {"copyright": 100, "insecure": 1916, "deprecated": 3449, "humaneva
 
 
 def _train_config(preset, settings: dict[str, Any], method: str, model: str):
-    from code_unlearn_bench.reproduce import _fields
-    from code_unlearn_bench.unlearn.trainer import TrainConfig
+    from code_unlearn_bench.reproduce.pipeline import _fields
+    from code_unlearn_bench.config import TrainConfig
 
     return TrainConfig(model=model, task=preset.forget_task, output_dir="-", method=method, **_fields(settings))
 
@@ -36,7 +36,7 @@ def _n_forget(preset) -> int:
 def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strategy: str | None,
             tflops: float = 312.0, mfu: float = 0.35, gen_tokens_s: float = 1500.0, keep_learned: bool = False) -> str:
     from code_unlearn_bench.unlearn.budget import disk_plan, make_request
-    from code_unlearn_bench.unlearn.checkpoint import parse_save_epochs
+    from code_unlearn_bench.config import parse_save_epochs
     from code_unlearn_bench.unlearn.planner import GiB, human_bytes, plan
     from code_unlearn_bench.unlearn.shapes import load_shape
 

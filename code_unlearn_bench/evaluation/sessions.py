@@ -17,11 +17,12 @@ def generated(manifest: dict[str, Any]) -> int:
     return sum(int(t.get("n_generated", 0)) for t in manifest.get("tasks", {}).values())
 
 
-def start(manifest: dict[str, Any], config) -> dict[str, Any]:
-    """Append this invocation to ``manifest["sessions"]`` and return its entry."""
+def start(manifest: dict[str, Any], config, threads: int | None = None) -> dict[str, Any]:
+    """Append this invocation to ``manifest["sessions"]`` and return its entry; ``threads``: the
+    CPU threads it runs with (threads.apply)."""
     env = environment_info()
     session = {"start": now_iso(), "end": None, "backend": config.backend, "device": config.device,
-               "batch_size": config.batch_size, "dtype": config.dtype, "samples_generated": 0,
+               "batch_size": config.batch_size, "dtype": config.dtype, "threads": threads, "samples_generated": 0,
                "versions": {"python": env["python"], **{k: v for k, v in env["packages"].items() if v}}}
     manifest.setdefault("sessions", []).append(session)
     return session

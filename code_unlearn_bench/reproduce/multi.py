@@ -14,8 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from code_unlearn_bench.reproduce import METHODS, Pipeline, Preset
-from code_unlearn_bench.store import atomic_write_text, dump_json
+from code_unlearn_bench.reproduce.presets import METHODS, Preset
+from code_unlearn_bench.reproduce.pipeline import Pipeline
+from code_unlearn_bench.jsonio import atomic_write_text, dump_json
 
 
 def variants(preset: Preset, tasks: tuple[str, ...], seeds: int) -> list[tuple[str, int, Preset]]:
