@@ -32,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "from it and it is evaluated; ~13-27 GB at 7B)")
     p.add_argument("--gpu-memory", type=float, default=None, metavar="GIB", help="memory per GPU (--dry-run)")
     p.add_argument("--strategy", default=None, help="single, ddp, fsdp, ... (--dry-run; default fsdp with > 1 GPU)")
+    p.add_argument("--num-processes", type=int, default=None,
+                   help="run each learn/unlearn across N processes (GPUs) under `accelerate launch`, one run at a "
+                        "time, instead of one GPU per run (a full 7B fine-tune: FSDP)")
+    p.add_argument("--accelerate-config", default=None, metavar="YAML",
+                   help="accelerate config for --num-processes (configs/accelerate/fsdp.yaml, zero3.yaml ...)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,18 +73,31 @@ def run(args: argparse.Namespace) -> int:
     check_data(preset if preset.forget_task in tasks else replace(preset, forget_task=tasks[0]))
     runs = variants(preset, tasks, args.seeds)
     gpus = tuple(g.strip() for g in args.gpus.split(",") if g.strip()) if args.gpus else None
+    spread = _spread(args)
     if args.dry_run:
-        print(dry_run(preset, runs, len(gpus or ("0",)), args.gpu_memory, args.strategy,
-                      keep_learned=args.keep_learn_checkpoint))
+        strategy = args.strategy or (spread.strategy() if spread else None)
+        n_gpus = spread.num_processes if spread else len(gpus or ("0",))
+        print(dry_run(preset, runs, n_gpus, args.gpu_memory, strategy, keep_learned=args.keep_learn_checkpoint))
         return 0
     if len(runs) == 1 and tasks == (preset.forget_task,):  # the single-pipeline layout, as before
         config = {"preset": asdict(runs[0][2]), "output_dir": args.output_dir}
         with tracking.session(args, "reproduce", config) as tracker:
             result = Pipeline(runs[0][2], args.output_dir, quiet=not args.verbose, tracker=tracker, gpus=gpus,
-                              keep_learned=args.keep_learn_checkpoint).run()
+                              keep_learned=args.keep_learn_checkpoint, spread=spread).run()
         print(f"report: {result['report']}")
         return 0
     summary = run_all(preset, Path(args.output_dir), tasks, args.seeds, not args.verbose, gpus=gpus,
-                      keep_learned=args.keep_learn_checkpoint)
+                      keep_learned=args.keep_learn_checkpoint, spread=spread)
     print(f"summary: {summary}")
     return 0
+
+
+def _spread(args: argparse.Namespace):
+    from code_unlearn_bench.errors import CubError
+    from code_unlearn_bench.unlearn.spread import Spread
+
+    if args.num_processes is None:
+        if args.accelerate_config:
+            raise CubError("--accelerate-config takes effect with --num-processes N")
+        return None
+    return Spread(args.num_processes, args.accelerate_config).check()

@@ -126,29 +126,13 @@ def launch(args: argparse.Namespace) -> int:
     if not argv:
         raise CubError("--num-processes needs the command line it was given (run it through `cub`)")
     argv = _drop_flags(argv, {"--num-processes": 1, "--accelerate-config": 1})
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes)]
-    if args.accelerate_config:
-        if not os.path.isfile(args.accelerate_config):
-            raise CubError(f"accelerate config '{args.accelerate_config}' does not exist (see configs/accelerate/)")
-        cmd += ["--config_file", args.accelerate_config]
-    else:
-        # torchrun under accelerate; on a machine without CUDA (or with --device cpu) the
-        # processes form a gloo group on CPU (accelerate's own --cpu launcher needs MPI)
-        cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    # a free port: another job on the machine may hold torchrun's default 29500
-    cmd += ["--main_process_port", os.environ.get("MASTER_PORT") or str(_free_port())]
-    cmd += ["-m", "code_unlearn_bench", *argv]
+    from code_unlearn_bench.unlearn.spread import Spread, accelerate_command
+
+    spread = Spread(args.num_processes, args.accelerate_config).check()
+    cmd = accelerate_command(spread.num_processes, spread.accelerate_config) + ["-m", "code_unlearn_bench", *argv]
     if shutil.which(sys.executable) is None:
         raise CubError("cannot find the Python interpreter to launch")
     return subprocess.call(cmd)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _drop_flags(argv: list[str], flags: dict[str, int]) -> list[str]:

@@ -37,11 +37,12 @@ def variants(preset: Preset, tasks: tuple[str, ...], seeds: int) -> list[tuple[s
 
 def run_all(preset: Preset, root: Path, tasks: tuple[str, ...], seeds: int, quiet: bool = True,
             log: Callable[[str], None] = print, gpus: tuple[str, ...] | None = None,
-            keep_learned: bool = False) -> Path:
+            keep_learned: bool = False, spread=None) -> Path:
     rows: dict[str, dict[int, dict[str, float]]] = {}
     for task, seed, p in variants(preset, tasks, seeds):
         log(f"[reproduce] === task {task}, seed {seed} ===")
-        result = Pipeline(p, root / task / f"seed-{seed}", log=log, quiet=quiet, gpus=gpus, keep_learned=keep_learned).run()
+        result = Pipeline(p, root / task / f"seed-{seed}", log=log, quiet=quiet, gpus=gpus, keep_learned=keep_learned,
+                          spread=spread).run()
         ranking = json.loads((root / task / f"seed-{seed}" / "state.json").read_text())["done"]["rank"]
         rows.setdefault(task, {})[seed] = {m["group"]: m["pdr_pooled"] for m in ranking["methods"]
                                            if not m.get("original")}

@@ -115,13 +115,14 @@ def release_weights(out: Path) -> dict[str, Any]:
 class Pipeline:
     def __init__(self, preset: Preset, work_dir: str | Path, log: Callable[[str], None] = print,
                  quiet: bool = True, tracker=None, gpus: tuple[str, ...] | None = None,
-                 keep_learned: bool = False):
+                 keep_learned: bool = False, spread=None):
         from code_unlearn_bench.tracking import NoTracker
 
         self.keep_learned = keep_learned  # not part of the preset: a resume may change it
         self.tracker = tracker or NoTracker()
         self.p = preset
         self.gpus = gpus
+        self.spread = spread  # unlearn.spread.Spread: each training run across N processes (GPUs)
         self.root = Path(work_dir).expanduser()
         self.log = log
         self.quiet = quiet
@@ -184,7 +185,7 @@ class Pipeline:
 
         method = FineTune()
         out = self.root / "learned"
-        train_step(self.train_config(base, out, method.name, self.p.learn), method, self._epoch_logger("learn"))
+        self._train(self.train_config(base, out, method.name, self.p.learn), method, {}, "learn")
         return str(self._last_epoch(out))
 
     @staticmethod
@@ -197,9 +198,21 @@ class Pipeline:
     def unlearn(self, method: str, learned: str) -> list[str]:
         from code_unlearn_bench.unlearn.methods import get_method
 
-        m = get_method(method)(**self.p.method_flags.get(method, {}))
-        return train_step(self.train_config(learned, self.root / "unlearn" / method, m.name, self.p.unlearn), m,
-                          self._epoch_logger(method))
+        flags = self.p.method_flags.get(method, {})
+        m = get_method(method)(**flags)
+        return self._train(self.train_config(learned, self.root / "unlearn" / method, m.name, self.p.unlearn),
+                           m, flags, method)
+
+    def _train(self, config: "TrainConfig", method, flags: dict[str, Any], name: str) -> list[str]:
+        """In this process, or across the GPUs under `accelerate launch` (--num-processes)."""
+        if self.spread is None:
+            return train_step(config, method, self._epoch_logger(name))
+        from code_unlearn_bench.unlearn.spread import run_spread
+
+        checkpoints = run_spread(config, name, dict(flags), self.spread, self.gpus)
+        for entry in json.loads((Path(config.output_dir) / "run.json").read_text())["epochs"]:
+            self._epoch_logger(name)(entry)
+        return checkpoints
 
     def _unlearn_in_children(self, learned: str) -> None:
         """The methods' unlearning runs not done yet, each in a child process pinned to one of the
@@ -244,7 +257,7 @@ class Pipeline:
         self._load_state()
         base = self._step("base_model", self.base_model)
         learned = base if self.p.skip_learn else self._step("learn", lambda: self.learn(base))
-        if self.gpus:
+        if self.gpus and self.spread is None:  # else each run already spans the GPUs
             self._unlearn_in_children(learned)
         checkpoints = {m: self._step(f"unlearn/{m}", lambda m=m: self.unlearn(m, learned)) for m in self.p.methods}
         evals = [("evaluate/original", base, "original", "eval-base"), ("evaluate/learned", learned, "learned", "eval")]

@@ -39,6 +39,8 @@ def make_accelerator(device: str | None, precision: str, grad_accum: int = 1):
     from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs
 
+    from code_unlearn_bench.unlearn import engines
+
     # accelerate keeps its settings in a process-wide singleton; a second run in the same
     # process (tests, the reproduce pipeline, the relearn attack) may use another precision.
     # The process group (PartialState) is kept.
@@ -52,14 +54,16 @@ def make_accelerator(device: str | None, precision: str, grad_accum: int = 1):
     ddp = DistributedDataParallelKwargs(gradient_as_bucket_view=True)
     # DeepSpeed accumulates inside its engine and must be told how many micro-batches a step has;
     # elsewhere the loop accumulates itself (accelerate would divide every loss by the count)
-    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    deepspeed = engines.requested_engine() == "deepspeed"
+    accelerate_cpu, handlers = engines.accelerator_options(cpu)
     try:
-        acc = Accelerator(cpu=cpu, mixed_precision=_MIXED[resolved], kwargs_handlers=[ddp],
+        acc = Accelerator(cpu=accelerate_cpu, mixed_precision=_MIXED[resolved], kwargs_handlers=[ddp, *handlers],
                           gradient_accumulation_steps=grad_accum if deepspeed else 1)
     except (ValueError, RuntimeError) as exc:  # e.g. fp16 on CPU, bf16 on an old GPU
         raise CubError(f"cannot set up accelerate here (--precision {resolved}, "
                        f"{os.environ.get('ACCELERATE_DISTRIBUTED_TYPE', 'launcher settings')}): "
                        f"{str(exc).splitlines()[0]}") from None
+    engines.check_engine(acc)
     return acc, resolved
 
 
@@ -158,4 +162,11 @@ def full_state_dict(acc, model) -> dict[str, torch.Tensor] | None:
     if not is_sharded(acc):
         return None  # the unwrapped model itself is saved
     state = acc.get_state_dict(model)
-    return state if acc.is_main_process else None
+    if not acc.is_main_process:
+        return None
+    # a tied weight is one parameter under two names (ZeRO-2 returns both): keep the one that
+    # save_pretrained keeps, so the checkpoint has the same keys whatever the engine
+    unwrapped = acc.unwrap_model(model)
+    aliases = {n for n, _ in unwrapped.named_parameters(remove_duplicate=False)} - \
+        {n for n, _ in unwrapped.named_parameters()}
+    return {k: v for k, v in state.items() if k not in aliases}

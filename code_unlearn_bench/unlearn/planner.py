@@ -9,10 +9,17 @@ Standard accounting, per device:
   activations  what the forward pass saves for backward, per token and layer (coefficients
                measured on CPU with unlearn/memtrack.py; no attention matrix: SDPA / flash)
   logits/loss  [tokens, vocab] buffers of the loss and its backward
-So a full fine-tune is 4 + 4 + 8 (+2 while autocast copies live) = 16-18 B/param before
-activations; FSDP / ZeRO-3 divide weights, gradients and optimizer state by the GPU count,
-ZeRO-2 gradients and optimizer state; CPU offload moves optimizer state (and FSDP's sharded
-weights) to host memory. The estimate is checked against measured peaks in tests/unlearn.
+  step         on CUDA torch's AdamW runs `foreach`, whose `_foreach_sqrt(exp_avg_sq)` holds one
+               more fp32 copy of the trained params at the step (4 B/param); the autocast copies,
+               activations and loss buffers are gone by then
+So a full fine-tune is 4 + 4 + 8 (+2 while autocast copies live) = 16-18 B/param in backward
+and 20 B/param at a CUDA optimizer step; the peak is the larger of the two. FSDP / ZeRO-3
+divide weights, gradients and optimizer state by the GPU count, ZeRO-2 gradients and optimizer
+state; CPU offload moves optimizer state (and FSDP's sharded weights) to host memory.
+DeepSpeed (accelerate does not autocast under it) converts the module to bf16 and keeps the
+fp32 master weights in the ZeRO optimizer's partitions, with bf16 gradients and an fp32 copy of
+the gradient partition at the step. FSDP + LoRA keeps the base in fp32 (one dtype per FSDP unit,
+see engines.py). The estimate is checked against measured peaks in tests/unlearn.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ STRATEGIES = ("single", "ddp", "fsdp", "fsdp-offload", "zero2", "zero3", "zero3-
 _SHARD_WEIGHTS = {"fsdp", "fsdp-offload", "zero3", "zero3-offload"}
 _SHARD_STATE = _SHARD_WEIGHTS | {"zero2"}
 _OFFLOAD = {"fsdp-offload", "zero3-offload"}
+_DEEPSPEED = {"zero2", "zero3", "zero3-offload"}
 # CUDA context, cuBLAS/NCCL workspaces and allocator fragmentation (GPU plans only)
 GPU_RESERVE = int(1.5 * GiB)
 # Bytes saved for backward per token and decoder layer, as (per intermediate unit of a gated
@@ -69,6 +77,8 @@ class Plan:
     activations_with_ckpt: int
     host_bytes: int  # optimizer state / weights offloaded to host memory, per device
     peak: int
+    overlap: int  # recomputed layer vs loss buffers: not alive together
+    step_peak: int  # what is alive during the optimizer step (part of `peak`, the larger one)
     fits: bool | None
     suggestion: str | None
 
@@ -85,11 +95,18 @@ class Plan:
                     f"the recomputed layer and the loss' buffers are not alive together)")
         if self.host_bytes:
             rows.append(f"  {'host memory (offloaded)':<34}{human_bytes(self.host_bytes):>10}")
+        rows.append(f"  {'(backward / optimizer step)':<34}{human_bytes(self.peak_backward):>10} / "
+                    f"{human_bytes(self.step_peak)} (the step holds weights, gradients, optimizer state "
+                    f"and its step buffers)")
         rows.append(f"  {'peak per device':<34}{human_bytes(self.peak):>10}" +
                     (f" of {human_bytes(r.budget)}: {'fits' if self.fits else 'does NOT fit'}" if r.budget else ""))
         if self.suggestion:
             rows.append(f"  suggestion: {self.suggestion}")
         return "\n".join(rows)
+
+    @property
+    def peak_backward(self) -> int:
+        return sum(b for name, b in self.lines if not name.startswith(STEP_LINE)) - self.overlap
 
     def refusal(self) -> str:
         r = self.request
@@ -108,8 +125,8 @@ def _mode(req: PlanRequest) -> str:
     if req.precision == "fp32":
         return "fp32"
     # LoRA keeps the frozen base in half precision; a full fine-tune keeps fp32 master weights
-    # under autocast (single/DDP) -- FSDP/DeepSpeed compute on half-precision gathered weights
-    return "half" if req.lora or req.strategy in _SHARD_WEIGHTS else "autocast"
+    # under autocast (single/DDP) -- FSDP/DeepSpeed compute on half-precision weights
+    return "half" if req.lora or req.strategy in _SHARD_WEIGHTS | _DEEPSPEED else "autocast"
 
 
 def layer_activation_bytes(shape: ModelShape, req: PlanRequest) -> int:
@@ -147,9 +164,16 @@ def plan(shape: ModelShape, req: PlanRequest, suggest: bool = True) -> Plan:
     opt_b = 2 if req.optimizer == "adamw8bit" else 8
     lines: list[tuple[str, int]] = []
     host = 0
+    deepspeed = half and req.strategy in _DEEPSPEED
     if req.lora:
-        lines.append((f"base weights ({'bf16' if half else 'fp32'}, frozen)", shape.n_params * (2 if half else 4) // sw))
+        # FSDP needs one dtype per unit: the base is fp32 there, like the adapters (engines.py)
+        base_half = half and not req.strategy.startswith("fsdp")
+        lines.append((f"base weights ({'bf16' if base_half else 'fp32'}, frozen)",
+                      shape.n_params * (2 if base_half else 4) // sw))
         lines.append(("LoRA adapters (fp32)", trained * 4))
+    elif deepspeed:  # bf16 module (ZeRO-3: sharded) + fp32 master partitions in the optimizer
+        lines.append(("weights (bf16 module)", shape.n_params * 2 // sw))
+        lines.append(("weights (fp32 master partition)", shape.n_params * 4 // ss))
     elif req.strategy in _SHARD_WEIGHTS:
         master = shape.n_params * 4 // sw
         if offload:
@@ -165,6 +189,8 @@ def plan(shape: ModelShape, req: PlanRequest, suggest: bool = True) -> Plan:
     if offload:  # FSDP/ZeRO-3 offload moves the gradient shards to the host with the parameters
         host += trained * 4 // ss
         lines.append(("gradients (on host)", 0))
+    elif deepspeed and not req.lora:
+        lines.append(("gradients (bf16 partition)", trained * 2 // ss))
     else:
         lines.append(("gradients (fp32)", trained * 4 // ss))
     opt = trained * opt_b // ss
@@ -190,10 +216,32 @@ def plan(shape: ModelShape, req: PlanRequest, suggest: bool = True) -> Plan:
         overlap = min(recompute, loss)
     if req.device == "cuda":
         lines.append(("CUDA context and fragmentation", GPU_RESERVE))
-    peak = sum(b for _, b in lines) - overlap
+    backward = sum(b for _, b in lines) - overlap
+    kept = sum(b for name, b in lines if name.startswith(_KEPT_AT_STEP))
+    step = _step_lines(req, trained // ss, deepspeed and not req.lora, offload)
+    lines += step
+    step_peak = kept + sum(b for _, b in step)
+    peak = max(backward, step_peak)
     fits = None if req.budget is None else peak <= req.budget
     suggestion = _suggest(shape, req) if suggest and fits is False else None
-    return Plan(req, shape, tuple(lines), act_off, act_on, host, peak, fits, suggestion)
+    return Plan(req, shape, tuple(lines), act_off, act_on, host, peak, overlap, step_peak, fits, suggestion)
+
+
+STEP_LINE = "step: "
+# what is still allocated while the optimizer steps (the autocast copies, activations and loss
+# buffers were freed with the backward pass)
+_KEPT_AT_STEP = ("weights", "base weights", "LoRA adapters", "gradients", "optimizer state", "CUDA context")
+
+
+def _step_lines(req: PlanRequest, trained_here: int, deepspeed_full: bool, offload: bool) -> list[tuple[str, int]]:
+    """Buffers that exist only during the optimizer step, per device."""
+    lines = []
+    if deepspeed_full:  # ZeRO steps an fp32 copy of the bf16 gradient partition
+        lines.append((STEP_LINE + "fp32 gradient partition (ZeRO)", trained_here * 4))
+    if req.device == "cuda" and req.optimizer == "adamw" and not offload:
+        # torch picks foreach on CUDA: _foreach_sqrt(exp_avg_sq) is an fp32 copy of the trained params
+        lines.append((STEP_LINE + "AdamW foreach buffers (CUDA)", trained_here * 4))
+    return lines
 
 
 def _suggest(shape: ModelShape, req: PlanRequest) -> str | None:

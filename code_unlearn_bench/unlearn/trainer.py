@@ -25,6 +25,7 @@ from code_unlearn_bench.errors import CubError, ModelError
 from code_unlearn_bench.models.handle import ModelHandle
 from code_unlearn_bench.unlearn import checkpoint as ckpt
 from code_unlearn_bench.unlearn import distributed as dist
+from code_unlearn_bench.unlearn import engines
 from code_unlearn_bench.unlearn import model_setup
 from code_unlearn_bench.unlearn.data import collate, load_forget_set, tokenise
 from code_unlearn_bench.unlearn.method import Method
@@ -92,7 +93,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
     half = _half_dtype(precision)
     # "bf16 weights where the method allows": a LoRA base is frozen, so it is kept in half
     # precision; a full fine-tune keeps fp32 master weights (AdamW updates at lr 5e-6 vanish in bf16)
-    load_dtype = {torch.bfloat16: "bfloat16", torch.float16: "float16"}[half] if half and cfg.lora else "float32"
+    load_dtype = engines.lora_base_dtype({torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(half), cfg.lora)
     model = load_model(handle.resolved, dtype=load_dtype, device="cpu")
     tokenizer, info = load_tokenizer(handle.resolved), handle.info
     identity = {**cfg.identity(), "data_hash": forget.hash, "refusals_hash": refusals_hash,
@@ -140,6 +141,7 @@ def train(cfg: TrainConfig, method: Method, log: Callable[[str], None] = _stderr
         if done:
             ckpt.load_resume_weights(model, out, done, cfg.lora)
         optimizer = model_setup.make_optimizer(model, cfg)
+        engines.configure_deepspeed(acc, cfg.batch_size, cfg.grad_accum, cfg.max_grad_norm)
         model, optimizer = acc.prepare(model, optimizer)
         if done:
             ckpt.load_resume_optimizer(acc, optimizer, out, done)

@@ -33,8 +33,8 @@ def _acc(kind, **state):
     calls = []
     acc = SimpleNamespace(distributed_type=kind, num_processes=4, state=SimpleNamespace(**state), calls=calls,
                           no_sync=lambda model: calls.append(("no_sync", model)) or "NO_SYNC",
-                          get_state_dict=lambda model: calls.append(("get_state_dict", model)) or {"w": 1},
-                          is_main_process=True)
+                          get_state_dict=lambda model: calls.append(("get_state_dict", model)) or model.state_dict(),
+                          unwrap_model=lambda model: model, is_main_process=True)
     return acc
 
 
@@ -51,14 +51,29 @@ def test_strategy_names_from_accelerate_state():
     assert dist.uses_engine_accumulation(_acc(DistributedType.DEEPSPEED)) is True
 
 
+def _tied_model():
+    import torch
+
+    model = torch.nn.Module()
+    model.embed = torch.nn.Embedding(4, 2)
+    model.head = torch.nn.Linear(2, 4, bias=False)
+    model.head.weight = model.embed.weight  # tied, as an LM head with tie_word_embeddings
+    model.register_buffer("norm", torch.ones(2))
+    return model
+
+
 def test_gradient_sync_and_state_gathering_per_engine():
     ddp = _acc(DistributedType.MULTI_CPU)
     assert dist.sync_context(ddp, "m", last=False) == "NO_SYNC"  # all-reduce once per step
     assert not isinstance(dist.sync_context(ddp, "m", last=True), str)
     fsdp = _acc(DistributedType.FSDP)
     assert not isinstance(dist.sync_context(fsdp, "m", last=False), str)  # no unsharded grads
-    assert dist.full_state_dict(fsdp, "m") == {"w": 1} and fsdp.calls == [("get_state_dict", "m")]
-    assert dist.full_state_dict(ddp, "m") is None  # the unwrapped model saves itself
+    model = _tied_model()
+    assert set(dist.full_state_dict(fsdp, model)) == {"embed.weight", "norm"}
+    assert fsdp.calls == [("get_state_dict", model)]
+    # ZeRO-2's state dict names a tied weight twice; the checkpoint keeps the name save_pretrained keeps
+    assert set(dist.full_state_dict(_acc(DistributedType.DEEPSPEED), model)) == {"embed.weight", "norm"}
+    assert dist.full_state_dict(ddp, model) is None  # the unwrapped model saves itself
     assert dist.is_sharded(_acc(DistributedType.DEEPSPEED)) and not dist.is_sharded(ddp)
 
 
@@ -109,3 +124,22 @@ def test_every_rank_looks_for_the_frozen_state_before_any_writes_it(tmp_path):
     ckpt.save_torch_atomic({"states": [{"x": 1}]}, tmp_path / "resume" / "prepared.pt")
     assert frozen_states({}, tmp_path, 1, None, None, [], 0, acc, print) == [{"x": 1}]
     assert calls == ["barrier"]
+
+
+def test_a_rank_descheduled_after_the_barrier_still_meets_the_second_one(tmp_path):
+    """Rank 1 left the first barrier, was descheduled, and rank 0 wrote prepared.pt meanwhile:
+    a look after the barrier found the file and skipped the second barrier (2-process GA under
+    DeepSpeed hung so). The look now comes before the barrier."""
+    from code_unlearn_bench.unlearn import checkpoint as ckpt
+    from code_unlearn_bench.unlearn.methods import get_method
+    from code_unlearn_bench.unlearn.model_setup import frozen_states
+
+    calls = []
+
+    def barrier():  # rank 0 writes the file as soon as every rank has arrived
+        calls.append("barrier")
+        ckpt.save_torch_atomic({"states": None}, tmp_path / "resume" / "prepared.pt")
+
+    acc = SimpleNamespace(wait_for_everyone=barrier, is_main_process=False, process_index=1, num_processes=2)
+    assert frozen_states({}, tmp_path, 0, get_method("ga")(), None, [], 0, acc, print) is None
+    assert calls == ["barrier", "barrier"]
