@@ -198,7 +198,8 @@ class Pipeline:
         from code_unlearn_bench.unlearn.methods import get_method
 
         m = get_method(method)(**self.p.method_flags.get(method, {}))
-        return train_step(self.train_config(learned, self.root / "unlearn" / method, m.name, self.p.unlearn), m,
+        return train_step(self.train_config(learned, self.root / "unlearn" / method, m.name,
+                                            self.p.unlearn_settings(method)), m,
                           self._epoch_logger(method))
 
     def _unlearn_in_children(self, learned: str) -> None:
@@ -212,7 +213,7 @@ class Pipeline:
             if f"unlearn/{method}" not in self.state["done"]:
                 flags = dict(self.p.method_flags.get(method, {}))
                 name = get_method(method)(**flags).name
-                config = self.train_config(learned, self.root / "unlearn" / method, name, self.p.unlearn)
+                config = self.train_config(learned, self.root / "unlearn" / method, name, self.p.unlearn_settings(method))
                 jobs.append((f"unlearn/{method}", unlearn_step, (config, method, flags)))
         fan_out(jobs, self.gpus, self._child_done)
 

@@ -45,6 +45,7 @@ def run_all(preset: Preset, root: Path, tasks: tuple[str, ...], seeds: int, quie
         rows.setdefault(task, {})[seed] = {m["group"]: m["pdr_pooled"] for m in ranking["methods"]
                                            if not m.get("original")}
         log(f"[reproduce] report: {result['report']}")
+        write_summary(root, preset, rows)  # after each run: a long run shows what it has so far
     return write_summary(root, preset, rows)
 
 

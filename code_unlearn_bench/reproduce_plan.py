@@ -59,8 +59,9 @@ def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strateg
         steps += [f"evaluate/{n_ckpt} unlearned checkpoints", "attack (prefix injection)", "rank", "leaderboard", "report"]
         lines.append("  steps: " + " -> ".join(steps))
         hours, learned_kept, pipeline_kept, pipeline_peak = 0.0, 0, 0, 0
-        for label, settings, methods in (("learn", p.learn, ["learn"]), ("unlearn", p.unlearn, list(p.methods))):
+        for label, methods in (("learn", ["learn"]), ("unlearn", list(p.methods))):
             for method in methods:
+                settings = p.learn if label == "learn" else p.unlearn_settings(method)
                 cfg = _train_config(p, settings, method, preset.model)
                 precision = "fp32" if cfg.precision == "fp32" else "bf16"
                 mem = plan(shape, make_request(cfg, method, precision, strategy, gpus, "cuda", budget))

@@ -10,6 +10,12 @@ METHODS = ("ga", "dpo", "npo", "flat", "prod")  # the paper's column order
 # Per-method hyper-parameters of the paper's runs and where each comes from
 _PAPER_METHODS = {"prod": {"p": 0.8, "alpha": 0.0}, "npo": {"beta": 0.1}, "dpo": {"beta": 0.1},
                   "flat": {"variant": "kl"}}
+# How each method's own reference loop optimises (jiangxxxue/PROD @ a581364): PROD.py and
+# baselines/FLAT.py are plain torch loops with no clipping and no scheduler; GA.py / NPO.py
+# (Seq2SeqTrainer) and DPO.py (TRL DPOTrainer) take the HF TrainingArguments defaults: linear
+# decay to 0, no warmup, clipping at 1.0.
+_REFERENCE_TRAIN = {"prod": {"max-grad-norm": 0.0}, "flat": {"max-grad-norm": 0.0},
+                    **{m: {"lr-schedule": "linear", "max-grad-norm": 1.0} for m in ("ga", "npo", "dpo")}}
 _PAPER_SOURCES = {
     "prod.p": "Ablation Study (Fig. 6b): p = 0.8 best",
     "prod.alpha": "Method / alpha-suppression and Ablation Study (Fig. 6c): alpha = 0 most balanced",
@@ -41,6 +47,7 @@ class Preset:
     learn: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields of `cub learn`
     unlearn: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields of `cub unlearn` (all methods)
     method_flags: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> hyper-parameters
+    method_train: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> TrainConfig overrides
     eval_flags: dict[str, Any] = field(default_factory=dict)  # EvalConfig fields of `cub evaluate`
     attack_k: tuple[int, ...] = (0, 16, 32)
     attack_utility_share: float = 0.6
@@ -51,6 +58,10 @@ class Preset:
     requires_data: bool = False  # the forget set must be given (--data): the paper's 100 files
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where the paper states it
     isolate_evaluations: bool = False  # each evaluation in a child process (engine torn down)
+
+    def unlearn_settings(self, method: str) -> dict[str, Any]:
+        """`cub unlearn`'s TrainConfig fields for one method: the common ones, then its own."""
+        return {**self.unlearn, **self.method_train.get(method, {})}
 
 
 PRESETS: dict[str, Preset] = {
@@ -68,7 +79,7 @@ PRESETS: dict[str, Preset] = {
         name="cpu-demo", description="embedded SmolLM2-135M, 8 stdlib files, all five methods (< 30 min on 2 CPU cores)",
         model="smollm2-135m", forget_options={"max_chars": 1000}, forget_limit=8, utility_limit=20,
         learn={"epochs": 6, "lr": 1e-4, "grad_accum": 1, "max-length": 384},
-        unlearn={"epochs": 3, "lr": 2e-5, "grad_accum": 2, "max-length": 384},
+        unlearn={"epochs": 3, "lr": 2e-5, "grad_accum": 2, "max-length": 384}, method_train=_REFERENCE_TRAIN,
         eval_flags={"max-new-tokens": 128, "batch-size": 8},
         attack_k=(0, 16, 32)),
     # The paper's settings (CodeLlama-7B, full forget set, HumanEval, vLLM): a GPU machine.
@@ -79,8 +90,8 @@ PRESETS: dict[str, Preset] = {
         allow_code_execution=True, requires_data=True, tasks=("copyright", "insecure", "deprecated"),
         learn={"epochs": 10, "lr": 5e-5, "grad_accum": 1, "max-length": 1024, "seed": 42, "save-epochs": "last"},
         unlearn={"epochs": 10, "lr": 5e-6, "grad_accum": 32, "max-length": 1024, "seed": 42},
-        method_flags=_PAPER_METHODS, eval_flags={"batch-size": 16, "backend": "auto"},
-        attack_k=(0, 16, 32, 64), sources=_PAPER_SOURCES, isolate_evaluations=True),
+        method_flags=_PAPER_METHODS, method_train=_REFERENCE_TRAIN, eval_flags={"batch-size": 16, "backend": "auto"},
+        attack_k=(0, 16, 32, 64), attack_last_epoch_only=False, sources=_PAPER_SOURCES, isolate_evaluations=True),
     # The same on one 24-48 GB GPU: LoRA over a bf16 base with gradient checkpointing (not the
     # paper's full fine-tune; LoRA needs a larger learning rate than 5e-6 to move at all).
     "paper-lora": Preset(
@@ -91,16 +102,19 @@ PRESETS: dict[str, Preset] = {
                "gradient-checkpointing": True, "save-epochs": "last"},
         unlearn={"epochs": 10, "lr": 5e-5, "grad_accum": 32, "max-length": 1024, "seed": 42, "lora": True,
                  "gradient-checkpointing": True},
-        method_flags=_PAPER_METHODS, eval_flags={"batch-size": 16, "backend": "auto"},
+        method_flags=_PAPER_METHODS, method_train=_REFERENCE_TRAIN, eval_flags={"batch-size": 16, "backend": "auto"},
         attack_k=(0, 16, 32, 64), sources={**_PAPER_SOURCES, "lora": "not in the paper (full fine-tune there)"},
         isolate_evaluations=True),
-    # All three forget tasks on CPU, sized from measured speeds (SmolLM2 ~3 s per 512-token step,
-    # ~3 min per evaluation pass): 4 samples per task, two methods, < 1 hour on 2 cores.
+    # All three forget tasks x the five paper methods on CPU. Sized from cpu-demo's measured
+    # speeds (an evaluation pass of 8 files x 128 tokens + 20 NLL samples ~25 s unloaded, learn
+    # ~55 s per epoch of 8 x 384 tokens): 6 samples per task, 3 unlearning epochs -> 17
+    # evaluations and 5 attacked checkpoints per task, about an hour on 2 cores.
     "cpu-demo-all": Preset(
-        name="cpu-demo-all", description="embedded SmolLM2-135M, all three forget tasks, GA vs PROD (< 1 h on 2 CPU cores)",
-        model="smollm2-135m", forget_options={"max_chars": 600}, forget_limit=4, utility_limit=10,
-        methods=("ga", "prod"), tasks=("copyright", "insecure", "deprecated"),
-        learn={"epochs": 4, "lr": 1e-4, "grad_accum": 1, "max-length": 256},
-        unlearn={"epochs": 2, "lr": 2e-5, "grad_accum": 2, "max-length": 256},
+        name="cpu-demo-all", description="embedded SmolLM2-135M, all three forget tasks, all five methods "
+        "(about 1 h on 2 CPU cores)",
+        model="smollm2-135m", forget_options={"max_chars": 600}, forget_limit=6, utility_limit=20,
+        tasks=("copyright", "insecure", "deprecated"),
+        learn={"epochs": 5, "lr": 1e-4, "grad_accum": 1, "max-length": 256},
+        unlearn={"epochs": 3, "lr": 2e-5, "grad_accum": 2, "max-length": 256}, method_train=_REFERENCE_TRAIN,
         eval_flags={"max-new-tokens": 64, "batch-size": 8}, attack_k=(0, 16)),
 }

@@ -3,8 +3,9 @@
 Plain torch under Hugging Face accelerate rather than the HF Trainer: the methods need a frozen
 precompute pass before training and per-example state handed to the loss, and resume must
 reuse that frozen state. accelerate runs it in one process or under `accelerate launch` with
-DDP, FSDP or DeepSpeed (see distributed.py, docs/scaling.md). AdamW without a scheduler,
-batch x gradient accumulation (x processes), no weight decay (the reference setting).
+DDP, FSDP or DeepSpeed (see distributed.py, docs/scaling.md). AdamW at a constant rate or with
+a linear decay (schedule.py), batch x gradient accumulation (x processes), no weight decay (the
+reference setting).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from code_unlearn_bench.unlearn import distributed as dist
 from code_unlearn_bench.unlearn import prepare
 from code_unlearn_bench.unlearn.data import collate, load_forget_set, tokenise
 from code_unlearn_bench.unlearn.method import Method
+from code_unlearn_bench.unlearn.schedule import SCHEDULES, lr_at, set_lr
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Left out of a run's identity: how fast it goes (device), how long (a run can be extended with
@@ -56,6 +58,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     precision: str = "auto"  # auto = bf16 on a bf16-capable GPU, else fp32
     max_grad_norm: float = 1.0  # 0 disables clipping
+    lr_schedule: str = "constant"  # constant | linear (decay to 0 over all epochs: HF Trainer's default)
     device: str | None = None
     data: str | None = None
     task_options: dict[str, Any] = field(default_factory=dict)
@@ -84,12 +87,14 @@ class TrainConfig:
             raise CubError(f"--optimizer must be one of {', '.join(prepare.OPTIMIZERS)}")
         if self.limit is not None and self.limit < 1:
             raise CubError(f"--limit must be >= 1 (got {self.limit})")
+        if self.lr_schedule not in SCHEDULES:
+            raise CubError(f"--lr-schedule must be one of {', '.join(SCHEDULES)}")
         ckpt.parse_save_epochs(self.save_epochs, self.epochs)
 
     def identity(self) -> dict[str, Any]:
-        # retain_data only when given, so runs from before retain sets existed keep their identity
-        return {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in _NOT_IDENTITY and not (k == "retain_data" and v is None)}
+        # retain_data / a schedule only when given, so older runs keep their identity
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_IDENTITY
+                and not (k == "retain_data" and v is None) and not (k == "lr_schedule" and v == "constant")}
 
 
 def _stderr(msg: str) -> None:
@@ -293,6 +298,8 @@ def _train_epoch(run, epoch, cfg, method, model, tokenizer, optimizer, examples,
     losses = []
     started = time.perf_counter()
     model.train()
+    per_epoch = math.ceil(len(micro) / (cfg.grad_accum * world))
+    step0 = sum(e["steps"] for e in run["epochs"])  # optimizer steps of the epochs before
     for start in range(0, len(micro), cfg.grad_accum * world):
         mine, n_step = dist.step_plan(micro, start, cfg.grad_accum, rank, world,
                                       pad_to=cfg.grad_accum if engine else None)
@@ -313,6 +320,7 @@ def _train_epoch(run, epoch, cfg, method, model, tokenizer, optimizer, examples,
                 step_loss += loss.item() * len(mb) / n_step
         if cfg.max_grad_norm and (acc.sync_gradients or not engine):
             acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        set_lr(optimizer, lr_at(cfg.lr_schedule, cfg.lr, step0 + len(losses), per_epoch * cfg.epochs))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if world > 1:
@@ -368,6 +376,8 @@ def _training_settings(cfg: TrainConfig) -> dict[str, Any]:
     keep = ("epochs", "lr", "grad_accum", "batch_size", "max_length", "seed", "lora", "precision",
             "max_grad_norm", "gradient_checkpointing", "optimizer")
     out = {k: getattr(cfg, k) for k in keep}
+    if cfg.lr_schedule != "constant":
+        out["lr_schedule"] = cfg.lr_schedule
     if cfg.lora:
         out.update(lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha)
     return out

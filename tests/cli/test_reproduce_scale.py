@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from code_unlearn_bench.reproduce import PRESETS
+from code_unlearn_bench.reproduce import METHODS, PRESETS
 from code_unlearn_bench.reproduce_multi import summarise, variants
 
 CODELLAMA = Path(__file__).resolve().parent.parent / "fixtures" / "model_configs" / "codellama-7b"
@@ -139,3 +139,17 @@ def test_unlearning_runs_fan_out_to_children_and_are_marked(tmp_path, tiny_model
     assert sorted(tracker.epochs) == [("ga/", 1), ("ga/", 2), ("prod/", 1), ("prod/", 2)]
     assert json.loads((tmp_path / "state.json").read_text())["done"] == done  # marked as each finished
     pipe._unlearn_in_children(str(tiny_model_dir))  # nothing left to run
+
+
+def test_each_method_trains_as_its_reference_code_does(tmp_path):
+    """PROD.py and baselines/FLAT.py: no clipping, no scheduler; GA/NPO (HF Trainer) and DPO (TRL):
+    linear decay, clipping at 1.0 -- in every preset that runs the paper's methods."""
+    from code_unlearn_bench.reproduce import Pipeline
+
+    for name in ("paper", "paper-lora", "cpu-demo", "cpu-demo-all"):
+        pipe = Pipeline(PRESETS[name], tmp_path, log=lambda _: None)
+        cfg = {m: pipe.train_config("m", tmp_path, m, PRESETS[name].unlearn_settings(m)) for m in METHODS}
+        assert {m: (c.lr_schedule, c.max_grad_norm) for m, c in cfg.items()} == {
+            "prod": ("constant", 0.0), "flat": ("constant", 0.0),
+            "ga": ("linear", 1.0), "npo": ("linear", 1.0), "dpo": ("linear", 1.0)}, name
+        assert {c.lr for c in cfg.values()} == {PRESETS[name].unlearn["lr"]}
