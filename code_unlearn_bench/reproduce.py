@@ -299,7 +299,17 @@ class Pipeline:
         for plot in sorted((self.root / "rank").glob("tradeoff-*.png")):
             self.tracker.log_image(f"rank/{plot.stem}", plot)
         self.tracker.log_summary({f"pdr_pooled/{r['group']}": r["pdr_pooled"] for r in rankings[0].to_dict()["methods"]})
-        return rankings[0].to_dict()
+        return {**rankings[0].to_dict(), "bootstrap": self._bootstrap(rankings[0].to_dict(), runs)}
+
+    @staticmethod
+    def _bootstrap(ranking: dict[str, Any], runs: list) -> dict[str, Any]:
+        """The pooled PDRs' paired-bootstrap intervals and P(first) (ranking/uncertainty.py)."""
+        from code_unlearn_bench.ranking.uncertainty import bootstrap_pdr
+
+        try:
+            return bootstrap_pdr(ranking, runs)
+        except CubError as e:
+            return {"error": str(e)}
 
     def attack_config(self, checkpoint: str, out: Path) -> EvalConfig:
         f = self.forget

@@ -46,6 +46,13 @@ def write_report(root: Path, preset, ranking: dict[str, Any], state: dict[str, A
              f"| {task} (this run, pooled) | " + " | ".join(_pct(methods[c]["pdr_pooled"]) for c in cols) + " |",
              f"| {task} (this run, last epoch per method) | "
              + " | ".join(_pct(methods[c]["pdr_last_epoch"]) for c in cols) + " |"]
+    boot = ranking.get("bootstrap") or {}
+    if boot.get("methods"):
+        cells = [boot["methods"].get(c) for c in cols]
+        lines += [f"| {task} (this run, pooled: 95% paired-bootstrap interval) | "
+                  + " | ".join(f"{_pct(b['ci95'][0])}-{_pct(b['ci95'][1])}" if b else "-" for b in cells) + " |",
+                  f"| {task} (this run: P(highest pooled PDR) over {boot['resamples']} draws) | "
+                  + " | ".join(f"{b['p_first']:.2f}" if b and b.get("p_first") is not None else "-" for b in cells) + " |"]
     if task in PAPER_TABLE1:
         lines.append(f"| {task} (paper, CodeLlama-7B) | "
                      + " | ".join(f"{PAPER_TABLE1[task].get(c, '-')}" for c in cols) + " |")
@@ -63,6 +70,8 @@ def write_report(root: Path, preset, ranking: dict[str, Any], state: dict[str, A
     if isinstance(attack, dict) and attack:
         lines += ["", "## Attacks: prefix injection; MIA PrivLeak against the model before `cub learn`", "", "```",
                   json.dumps(attack, indent=1)[:4000], "```"]
+    if boot.get("error"):
+        lines += ["", f"No bootstrap interval: {boot['error']}"]
     if ranking.get("notes"):
         lines += ["", "Notes: " + "; ".join(ranking["notes"])]
     lines += ["", f"Trade-off plot: `rank/tradeoff-{task}.png`; leaderboard site: `site/index.html`.", "",

@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                    "default: the preset's)")
     p.add_argument("--seeds", type=int, default=1, help="repeat learn/unlearn/evaluate with N seeds (42, 43, ...); "
                                                         "PDR as mean and spread, and whether the order holds")
+    p.add_argument("--summary-only", action="store_true",
+                   help="write SUMMARY.md from the (task, seed) runs already ranked in --output-dir; run nothing")
     p.add_argument("--dry-run", action="store_true",
                    help="print the step plan, the training runs' memory plan, GPU-hours and disk; run nothing")
     p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1,2,3: the methods' unlearning runs, then the "
@@ -70,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(dry_run(preset, runs, len(gpus or ("0",)), args.gpu_memory, args.strategy,
                       keep_learned=args.keep_learn_checkpoint))
+        return 0
+    if args.summary_only:
+        from code_unlearn_bench.reproduce_multi import summary_of_finished
+
+        print(f"summary: {summary_of_finished(preset, Path(args.output_dir), tasks, args.seeds)}")
         return 0
     if len(runs) == 1 and tasks == (preset.forget_task,):  # the single-pipeline layout, as before
         config = {"preset": asdict(runs[0][2]), "output_dir": args.output_dir}

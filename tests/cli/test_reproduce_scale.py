@@ -53,8 +53,11 @@ def test_variants_and_the_seed_summary():
             "insecure": {42: {"ga": 0.6, "prod": 0.5}, 43: {"ga": 0.2, "prod": 0.9}}}
     s = summarise(rows)
     assert s["copyright"]["methods"]["prod"]["mean"] == 0.6
-    assert abs(s["copyright"]["methods"]["prod"]["spread"] - 0.1) < 1e-12
+    sd = s["copyright"]["methods"]["prod"]
+    assert abs(sd["sd"] - 0.2 / 2 ** 0.5) < 1e-12  # sample sd (n - 1) of 0.5 and 0.7
+    assert (sd["min"], sd["max"]) == (0.5, 0.7)
     assert s["copyright"]["order_holds"] and s["copyright"]["best"] == ["prod"]
+    assert s["copyright"]["prod_first_in_every_seed"] and not s["insecure"]["prod_first_in_every_seed"]
     assert not s["insecure"]["order_holds"] and not s["insecure"]["best_holds"]
 
 
@@ -153,3 +156,44 @@ def test_each_method_trains_as_its_reference_code_does(tmp_path):
             "prod": ("constant", 0.0), "flat": ("constant", 0.0),
             "ga": ("linear", 1.0), "npo": ("linear", 1.0), "dpo": ("linear", 1.0)}, name
         assert {c.lr for c in cfg.values()} == {PRESETS[name].unlearn["lr"]}
+
+
+def _seed_run(run_root, prod_shift, seed):
+    """A finished (copyright, seed) reproduce run: eval dirs with per-sample scores, state with its ranking."""
+    import numpy as np
+
+    from code_unlearn_bench.ranking import synthetic
+    from code_unlearn_bench.ranking.runs import load_runs
+    from code_unlearn_bench.ranking.tradeoff import rank_runs
+
+    rng = np.random.default_rng(seed)
+    synthetic.write_sampled_run(run_root / "eval" / "learned", "learned",
+                                {"copyright": list(rng.uniform(0.2, 0.3, 4)), "heldout": list(rng.uniform(1.7, 1.8, 3))})
+    for method, shift in (("ga", 0.2), ("prod", prod_shift)):
+        for epoch in (1, 2):
+            synthetic.write_sampled_run(
+                run_root / "eval" / f"{method}-e{epoch}", f"{method}-e{epoch}",
+                {"copyright": list(rng.uniform(0.3, 0.4, 4) + shift * epoch),
+                 "heldout": list(rng.uniform(1.7, 1.8, 3) + (0.3 if method == "ga" else 0.05) * epoch)},
+                method=method, epoch=epoch)
+    runs = load_runs([run_root / "eval"])
+    ranking = rank_runs(runs, "copyright", "heldout", original=str(run_root / "eval" / "learned")).to_dict()
+    (run_root / "state.json").write_text(json.dumps({"done": {"rank": ranking}}))
+
+
+def test_summary_of_finished_seeds_with_spread_and_bootstrap(cub, tmp_path):
+    _seed_run(tmp_path / "copyright" / "seed-42", 0.2, 1)
+    _seed_run(tmp_path / "copyright" / "seed-43", 0.25, 2)
+    code, out, err = cub("reproduce", "--preset", "cpu-demo", "--seeds", "3", "--output-dir", tmp_path,
+                         "--methods", "ga,prod", "--summary-only")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    s = summary["tasks"]["copyright"]
+    assert summary["not_finished"] == ["copyright/seed-44"] and s["seeds"] == [42, 43]
+    assert s["prod_first_in_every_seed"] and s["methods"]["prod"]["min"] > s["methods"]["ga"]["max"]
+    boot = s["bootstrap"]["42"]["methods"]["prod"]
+    assert boot["p_first"] == 1.0 and boot["ci95"][0] <= boot["pdr_pooled"] <= boot["ci95"][1]
+    text = (tmp_path / "SUMMARY.md").read_text()
+    assert "| copyright | 2 | " in text and "| PROD | yes |" in text
+    assert "Not finished (rerun the same command to continue): copyright/seed-44" in text
+    assert re.search(r"\| copyright \| 42 \| [\d.]+ \[[\d.]+, [\d.]+\] P1 0\.00 \| [\d.]+ \[[\d.]+, [\d.]+\] P1 1\.00 \|", text), text
