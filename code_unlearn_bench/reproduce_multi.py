@@ -19,12 +19,17 @@ from code_unlearn_bench.reproduce import METHODS, Pipeline, Preset
 from code_unlearn_bench.store import atomic_write_text, dump_json
 
 
-def variants(preset: Preset, tasks: tuple[str, ...], seeds: int) -> list[tuple[str, int, Preset]]:
-    """(task, seed, preset) for every run: other tasks use their default data and options."""
+def variants(preset: Preset, tasks: tuple[str, ...], seeds: int,
+             task_data: dict[str, str] | None = None) -> list[tuple[str, int, Preset]]:
+    """(task, seed, preset) for every run: other tasks use their default data and options, or
+    their ``task_data`` (--task-data TASK=PATH)."""
     out = []
+    task_data = task_data or {}
     for task in tasks:
         base = preset if task == preset.forget_task else replace(
             preset, forget_task=task, forget_data=None, forget_options={})
+        if task in task_data:
+            base = replace(base, forget_data=task_data[task])
         for i in range(seeds):
             seed = 42 + i
             if seeds == 1:
@@ -37,13 +42,13 @@ def variants(preset: Preset, tasks: tuple[str, ...], seeds: int) -> list[tuple[s
 
 def run_all(preset: Preset, root: Path, tasks: tuple[str, ...], seeds: int, quiet: bool = True,
             log: Callable[[str], None] = print, gpus: tuple[str, ...] | None = None,
-            keep_learned: bool = False) -> Path:
-    for task, seed, p in variants(preset, tasks, seeds):
+            keep_learned: bool = False, task_data: dict[str, str] | None = None) -> Path:
+    for task, seed, p in variants(preset, tasks, seeds, task_data):
         log(f"[reproduce] === task {task}, seed {seed} ===")
         result = Pipeline(p, root / task / f"seed-{seed}", log=log, quiet=quiet, gpus=gpus, keep_learned=keep_learned).run()
         log(f"[reproduce] report: {result['report']}")
-        summary_of_finished(preset, root, tasks, seeds)  # after each run: a long run shows what it has so far
-    return summary_of_finished(preset, root, tasks, seeds)
+        summary_of_finished(preset, root, tasks, seeds, task_data)  # after each run: what it has so far
+    return summary_of_finished(preset, root, tasks, seeds, task_data)
 
 
 def seed_bootstrap(run_root: Path, preset: Preset) -> dict[str, Any]:
@@ -61,13 +66,15 @@ def seed_bootstrap(run_root: Path, preset: Preset) -> dict[str, Any]:
         return {"error": str(e)}
 
 
-def summary_of_finished(preset: Preset, root: Path, tasks: tuple[str, ...], seeds: int) -> Path:
+def summary_of_finished(preset: Preset, root: Path, tasks: tuple[str, ...], seeds: int,
+                        task_data: dict[str, str] | None = None) -> Path:
     """SUMMARY.md / summary.json over the (task, seed) runs whose ranking is done (the others are
     listed as not finished): `cub reproduce ... --summary-only` prints it without running anything."""
     rows: dict[str, dict[int, dict[str, float]]] = {}
     boots: dict[str, dict[int, dict[str, Any]]] = {}
-    missing = []
-    for task, seed, p in variants(preset, tasks, seeds):
+    missing, data = [], {}
+    for task, seed, p in variants(preset, tasks, seeds, task_data):
+        data[task] = p.forget_data
         run_root = root / task / f"seed-{seed}"
         state = json.loads((run_root / "state.json").read_text()) if (run_root / "state.json").is_file() else {}
         ranking = state.get("done", {}).get("rank")
@@ -77,7 +84,7 @@ def summary_of_finished(preset: Preset, root: Path, tasks: tuple[str, ...], seed
         rows.setdefault(task, {})[seed] = {m["group"]: m["pdr_pooled"] for m in ranking["methods"]
                                            if not m.get("original")}
         boots.setdefault(task, {})[seed] = seed_bootstrap(run_root, p)
-    return write_summary(root, preset, rows, boots, missing)
+    return write_summary(root, preset, rows, boots, missing, data)
 
 
 def summarise(rows: dict[str, dict[int, dict[str, float]]]) -> dict[str, Any]:
@@ -113,7 +120,10 @@ def _boot_cell(b: dict[str, Any] | None) -> str:
 
 
 def write_summary(root: Path, preset: Preset, rows: dict[str, dict[int, dict[str, float]]],
-                  boots: dict[str, dict[int, dict[str, Any]]] | None = None, missing: list[str] | None = None) -> Path:
+                  boots: dict[str, dict[int, dict[str, Any]]] | None = None, missing: list[str] | None = None,
+                  data: dict[str, str | None] | None = None) -> Path:
+    from code_unlearn_bench.reproduce_report import PAPER_TABLE1, not_comparable
+
     summary = summarise(rows)
     for task, by_seed in (boots or {}).items():
         summary[task]["bootstrap"] = by_seed
@@ -130,6 +140,10 @@ def write_summary(root: Path, preset: Preset, rows: dict[str, dict[int, dict[str
         lines.append(f"| {task} | {len(s['seeds'])} | " + " | ".join(cells) +
                      f" | {', '.join(c.upper() for c in s['first_in_every_seed']) or 'none'} | "
                      f"{'yes' if s['order_holds'] else 'no'} |")
+        if task in PAPER_TABLE1:
+            why = not_comparable(task, (data or {}).get(task))
+            lines.append(f"| {task}: paper, CodeLlama-7B{' (NOT comparable: ' + why + ')' if why else ''} | 1 | "
+                         + " | ".join(f"{PAPER_TABLE1[task].get(c, '-')}" for c in cols) + " | | |")
     lines += ["", "Within each seed: pooled PDR [95% paired-bootstrap interval over the evaluation samples] and P1 "
               "= the share of bootstrap draws in which the method's pooled PDR is the highest (ties count for each).", "",
               f"| task | seed | {head} |", "|---|---|" + "---|" * len(cols)]

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from code_unlearn_bench.reproduce_sources import LORA_SOURCES, PAPER_SOURCES
+
 METHODS = ("ga", "dpo", "npo", "flat", "prod")  # the paper's column order
-# Per-method hyper-parameters of the paper's runs and where each comes from
+# Per-method hyper-parameters of the paper's runs (sources: reproduce_sources.py)
 _PAPER_METHODS = {"prod": {"p": 0.8, "alpha": 0.0}, "npo": {"beta": 0.1}, "dpo": {"beta": 0.1},
                   "flat": {"variant": "kl"}}
 # How each method's own reference loop optimises (jiangxxxue/PROD @ a581364): PROD.py and
@@ -16,19 +18,6 @@ _PAPER_METHODS = {"prod": {"p": 0.8, "alpha": 0.0}, "npo": {"beta": 0.1}, "dpo":
 # decay to 0, no warmup, clipping at 1.0.
 _REFERENCE_TRAIN = {"prod": {"max-grad-norm": 0.0}, "flat": {"max-grad-norm": 0.0},
                     **{m: {"lr-schedule": "linear", "max-grad-norm": 1.0} for m in ("ga", "npo", "dpo")}}
-_PAPER_SOURCES = {
-    "prod.p": "Ablation Study (Fig. 6b): p = 0.8 best",
-    "prod.alpha": "Method / alpha-suppression and Ablation Study (Fig. 6c): alpha = 0 most balanced",
-    "npo.beta": "Baselines, NPO (reference code): beta = 0.1",
-    "dpo.beta": "Baselines, DPO (reference code): beta = 0.1, refusal = a line of idontknow.jsonl",
-    "flat.variant": "Baselines, FLAT: the KL f-divergence variant",
-    "unlearn": "Implementation details (reference code): AdamW lr 5e-6, 10 epochs, batch 1 x accumulation 32, "
-               "max length 1024 (longer files truncated), seed 42, no scheduler, a checkpoint per epoch",
-    "learn": "reference code: fine-tune on the forget set first so that it is memorised",
-    "forget_data": "Copyrighted Code Unlearning: 100 files drawn from the Stack (forget_100.jsonl)",
-    "humaneval": "General Code Generation: pass@1, greedy, raw prompt, 300 new tokens (task spec), 10 s per problem",
-    "attack": "Adversarial Attacks: prefix injection on checkpoints keeping >= 60% of HumanEval",
-}
 
 
 @dataclass(frozen=True)
@@ -56,7 +45,7 @@ class Preset:
     skip_learn: bool = False
     tasks: tuple[str, ...] = ()  # forget tasks of a multi-task run (--tasks); () = forget_task only
     requires_data: bool = False  # the forget set must be given (--data): the paper's 100 files
-    sources: dict[str, str] = field(default_factory=dict)  # setting -> where the paper states it
+    sources: dict[str, str] = field(default_factory=dict)  # setting path -> source (reproduce_sources.py)
     isolate_evaluations: bool = False  # each evaluation in a child process (engine torn down)
 
     def unlearn_settings(self, method: str) -> dict[str, Any]:
@@ -88,10 +77,11 @@ PRESETS: dict[str, Preset] = {
         "(--data forget_100.jsonl), HumanEval, full fine-tune, GPU (docs/scaling.md)",
         model="", utility_tasks=("humaneval",), utility_options={"humaneval": {"prompt_format": "raw"}},
         allow_code_execution=True, requires_data=True, tasks=("copyright", "insecure", "deprecated"),
-        learn={"epochs": 10, "lr": 5e-5, "grad_accum": 1, "max-length": 1024, "seed": 42, "save-epochs": "last"},
-        unlearn={"epochs": 10, "lr": 5e-6, "grad_accum": 32, "max-length": 1024, "seed": 42},
+        learn={"epochs": 10, "lr": 5e-5, "grad_accum": 1, "max-length": 1024, "seed": 42, "save-epochs": "last",
+               "lr-schedule": "linear", "max-grad-norm": 1.0},
+        unlearn={"epochs": 10, "lr": 5e-6, "grad_accum": 32, "max-length": 1024, "seed": 42, "lr-schedule": "constant"},
         method_flags=_PAPER_METHODS, method_train=_REFERENCE_TRAIN, eval_flags={"batch-size": 16, "backend": "auto"},
-        attack_k=(0, 16, 32, 64), attack_last_epoch_only=False, sources=_PAPER_SOURCES, isolate_evaluations=True),
+        attack_k=(0, 16, 32, 64), attack_last_epoch_only=False, sources=PAPER_SOURCES, isolate_evaluations=True),
     # The same on one 24-48 GB GPU: LoRA over a bf16 base with gradient checkpointing (not the
     # paper's full fine-tune; LoRA needs a larger learning rate than 5e-6 to move at all).
     "paper-lora": Preset(
@@ -99,11 +89,11 @@ PRESETS: dict[str, Preset] = {
         model="", utility_tasks=("humaneval",), utility_options={"humaneval": {"prompt_format": "raw"}},
         allow_code_execution=True, requires_data=True, tasks=("copyright", "insecure", "deprecated"),
         learn={"epochs": 10, "lr": 2e-4, "grad_accum": 1, "max-length": 1024, "seed": 42, "lora": True,
-               "gradient-checkpointing": True, "save-epochs": "last"},
+               "gradient-checkpointing": True, "save-epochs": "last", "lr-schedule": "linear", "max-grad-norm": 1.0},
         unlearn={"epochs": 10, "lr": 5e-5, "grad_accum": 32, "max-length": 1024, "seed": 42, "lora": True,
-                 "gradient-checkpointing": True},
+                 "gradient-checkpointing": True, "lr-schedule": "constant"},
         method_flags=_PAPER_METHODS, method_train=_REFERENCE_TRAIN, eval_flags={"batch-size": 16, "backend": "auto"},
-        attack_k=(0, 16, 32, 64), sources={**_PAPER_SOURCES, "lora": "not in the paper (full fine-tune there)"},
+        attack_k=(0, 16, 32, 64), attack_last_epoch_only=False, sources={**PAPER_SOURCES, **LORA_SOURCES},
         isolate_evaluations=True),
     # All three forget tasks x the five paper methods on CPU. Sized from cpu-demo's measured
     # speeds (an evaluation pass of 8 files x 128 tokens + 20 NLL samples ~25 s unloaded, learn

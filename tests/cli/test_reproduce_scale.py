@@ -20,7 +20,6 @@ def test_paper_preset_carries_the_paper_settings_with_their_sources():
     assert p.method_flags["prod"] == {"p": 0.8, "alpha": 0.0} and p.method_flags["npo"]["beta"] == 0.1
     assert "max-new-tokens" not in p.eval_flags  # HumanEval keeps its spec's 300 new tokens
     assert p.utility_options["humaneval"]["prompt_format"] == "raw"
-    assert {"prod.p", "prod.alpha", "npo.beta", "dpo.beta", "unlearn", "humaneval"} <= set(p.sources)
     assert p.tasks == ("copyright", "insecure", "deprecated")
     assert PRESETS["paper-lora"].unlearn["lora"] is True and PRESETS["cpu-demo-all"].tasks == p.tasks
 
@@ -37,7 +36,7 @@ def test_dry_run_prints_steps_memory_gpu_hours_and_disk(cub, tmp_path):
     assert code == 0, out
     assert "4 pipeline(s)" in out and "[insecure, seed 43]" in out and "unlearn/prod" in out
     assert "fits" in out and "GPU-h" in out and "total: ~" in out and "disk ~" in out
-    assert "prod.p: Ablation Study" in out and "'lr': 5e-06" in out
+    assert "[sourced] method_flags.prod.p = 0.8: paper: Ablation Study" in out and "'lr': 5e-06" in out
     assert not any(tmp_path.iterdir())  # nothing ran
     code, out, _ = cub("reproduce", "--preset", "paper", "--model", CODELLAMA, "--output-dir", tmp_path,
                        "--data", "x.jsonl", "--dry-run", "--gpu-memory", "80", "--tasks", "copyright")
@@ -197,3 +196,59 @@ def test_summary_of_finished_seeds_with_spread_and_bootstrap(cub, tmp_path):
     assert "| copyright | 2 | " in text and "| PROD | yes |" in text
     assert "Not finished (rerun the same command to continue): copyright/seed-44" in text
     assert re.search(r"\| copyright \| 42 \| [\d.]+ \[[\d.]+, [\d.]+\] P1 0\.00 \| [\d.]+ \[[\d.]+, [\d.]+\] P1 1\.00 \|", text), text
+
+
+def test_no_pool_of_10_checkpoints_per_method_gives_table_1s_copyright_row():
+    """Why ranking/tradeoff.py no longer says the pooled reading matches Table 1: pooled PDR with k
+    checkpoints per method in a pool of N is (dominance count) / (k (N - 1)), and for the paper's
+    k = 10, N = 50 or 51, no count rounds to both 15.3 (GA) and 3.6 (DPO)."""
+    from code_unlearn_bench.reproduce_report import PAPER_TABLE1
+
+    def reachable(value, den):
+        return any(round(100 * i / den, 1) == value for i in range(den + 1))
+
+    row = PAPER_TABLE1["copyright"]
+    for n in (50, 51):
+        assert not (reachable(row["ga"], 10 * (n - 1)) and reachable(row["dpo"], 10 * (n - 1)))
+    assert reachable(row["ga"], 14 * 70) and reachable(row["dpo"], 14 * 70)  # a larger pool could
+
+
+@pytest.mark.parametrize("name", ["paper", "paper-lora"])
+def test_every_paper_setting_names_its_source_or_is_marked_ours(name):
+    from code_unlearn_bench.reproduce_sources import kind, settings
+
+    p = PRESETS[name]
+    for key, value in settings(p).items():
+        source = p.sources.get(key)
+        assert kind(source) != "UNSOURCED", f"{name}: {key} = {value} has no source"
+        for part in source.split("; "):
+            assert part.startswith(("paper: ", "reference: ", "assumption: ")), (key, part)
+            if part.startswith("reference: "):  # a file and line of jiangxxxue/PROD
+                assert re.search(r"\w+\.(py|sh):\d+", part), (key, part)
+    assert kind(p.sources["learn.lr"]) == kind(p.sources["attack_k"]) == "OUR ASSUMPTION"
+    assert kind(p.sources["method_train.prod.max-grad-norm"]) == "sourced"
+
+
+def test_dry_run_marks_each_setting_sourced_or_ours_and_counts_the_data(cub, tmp_path):
+    code, out, _ = cub("reproduce", "--preset", "paper", "--model", CODELLAMA, "--output-dir", tmp_path,
+                       "--data", tmp_path / "absent.jsonl", "--dry-run", "--tasks", "copyright,deprecated")
+    assert code == 0, out
+    assert "[OUR ASSUMPTION] learn.lr = 5e-05: assumption:" in out and "[UNSOURCED]" not in out
+    assert "[sourced] method_train.prod.max-grad-norm = 0.0: reference: PROD.py:108-145" in out
+    assert "[sourced] method_train.ga.lr-schedule = linear: reference: GA.py:156" in out
+    assert "[OUR ASSUMPTION] task_data.deprecated" in out
+    # the curated deprecated set is counted, not sized as the paper's 3,449 VersiCode snippets
+    assert "[deprecated, seed 42] forget set: 198 samples trained on, 396 evaluated (counted in the default data)" in out
+    assert "[copyright, seed 42] forget set: 100 samples trained on, 100 evaluated (the paper's size" in out
+
+
+def test_task_data_feeds_other_tasks_and_the_paper_row_says_when_it_is_not_comparable(cub, tmp_path):
+    from code_unlearn_bench.reproduce_report import not_comparable
+
+    runs = variants(PRESETS["paper"], ("copyright", "deprecated"), 1, {"deprecated": "versicode.json"})
+    assert [p.forget_data for _, _, p in runs] == [None, "versicode.json"]
+    assert "VersiCode" in not_comparable("deprecated", None) and not_comparable("deprecated", "v.json") is None
+    assert not_comparable("insecure", None) is None and "forget_100" in not_comparable("copyright", None)
+    code, _, err = cub("reproduce", "--preset", "paper", "--model", CODELLAMA, "--output-dir", tmp_path, "--data",
+                       "f.jsonl", "--tasks", "copyright", "--task-data", "deprecated=v.json", "--dry-run")
+    assert code == 2 and err.count("\n") == 1 and "cub: error: --task-data takes TASK=PATH" in err
