@@ -21,6 +21,7 @@ def test_paper_preset_carries_the_paper_settings_with_their_sources():
     assert "max-new-tokens" not in p.eval_flags  # HumanEval keeps its spec's 300 new tokens
     assert p.utility_options["humaneval"]["prompt_format"] == "raw"
     assert p.tasks == ("copyright", "insecure", "deprecated")
+    assert p.attack_last_epoch_only is False and p.attack_utility_share == 0.6  # every eligible checkpoint
     assert PRESETS["paper-lora"].unlearn["lora"] is True and PRESETS["cpu-demo-all"].tasks == p.tasks
 
 
@@ -252,3 +253,27 @@ def test_task_data_feeds_other_tasks_and_the_paper_row_says_when_it_is_not_compa
     code, _, err = cub("reproduce", "--preset", "paper", "--model", CODELLAMA, "--output-dir", tmp_path, "--data",
                        "f.jsonl", "--tasks", "copyright", "--task-data", "deprecated=v.json", "--dry-run")
     assert code == 2 and err.count("\n") == 1 and "cub: error: --task-data takes TASK=PATH" in err
+
+
+@pytest.mark.parametrize("last_only", [True, False])
+def test_attacks_reach_every_checkpoint_unless_last_epoch_only(tmp_path, monkeypatch, last_only):
+    """The paper attacks every checkpoint that keeps >= 60% of utility (eligibility is checked per
+    checkpoint by the attack itself); the CPU presets attack the last epoch only."""
+    from dataclasses import replace
+
+    from code_unlearn_bench import reproduce
+
+    calls = []
+
+    def fake_attack(attack, config, settings, eligibility):
+        calls.append((attack, Path(config.output_dir).name, Path(eligibility.candidate_results).name))
+        return {"tasks": {"copyright": {"status": "skipped", "reason": "not eligible"}}}
+
+    monkeypatch.setattr(reproduce, "attack_step", fake_attack)
+    pipe = reproduce.Pipeline(replace(PRESETS["test"], attack_last_epoch_only=last_only), tmp_path, log=lambda _: None)
+    ckpts = {m: [str(tmp_path / m / f"epoch-0{e}") for e in (1, 2)] for m in ("ga", "prod")}
+    summary = pipe.attack(ckpts, "base")
+    epochs = (2,) if last_only else (1, 2)
+    names = [f"{m}-epoch-0{e}" for m in ("ga", "prod") for e in epochs]
+    assert sorted(summary) == names
+    assert sorted(calls) == sorted([("mia", f"{n}-mia", n) for n in names] + [("prefix", n, n) for n in names])
