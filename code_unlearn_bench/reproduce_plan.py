@@ -28,19 +28,21 @@ def _train_config(preset, settings: dict[str, Any], method: str, model: str):
     return TrainConfig(model=model, task=preset.forget_task, output_dir="-", method=method, **_fields(settings))
 
 
-def _sizes(preset) -> tuple[int, int, str]:
-    """(forget samples trained on, forget-task samples evaluated, where the counts come from)."""
+def _sizes(preset) -> tuple[int, int, str, float]:
+    """(forget samples trained on, forget-task samples evaluated, where the counts come from, mean
+    characters of an answer)."""
     from code_unlearn_bench.task_spec import get_task
     from code_unlearn_bench.unlearn.data import load_forget_set
 
     p = preset
     try:
-        n_train = len(load_forget_set(p.forget_task, p.forget_data, p.forget_options, p.forget_limit).pairs)
+        pairs = load_forget_set(p.forget_task, p.forget_data, p.forget_options, p.forget_limit).pairs
         n_eval = len(get_task(p.forget_task).load_samples(p.forget_data, p.forget_options, p.forget_limit))
-        return n_train, n_eval, f"counted in {p.forget_data or 'the default data'}"
+        chars = sum(len(x.prompt) + len(x.answer) for x in pairs) / len(pairs)
+        return len(pairs), n_eval, f"counted in {p.forget_data or 'the default data'}", chars
     except CubError as e:  # data not on this machine (e.g. a GPU host's path): the paper's size
         n = p.forget_limit or _PAPER_SIZES.get(p.forget_task, 100)
-        return n, n, f"the paper's size: the data is not readable here ({e})"
+        return n, n, f"the paper's size: the data is not readable here ({e})", 4.0 * 1024
 
 
 def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strategy: str | None,
@@ -61,9 +63,9 @@ def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strateg
     lines += provenance_lines(preset)
     lines += [f"  learn {preset.learn}", f"  unlearn {preset.unlearn}, per method {preset.method_flags}",
               f"  evaluate {preset.eval_flags}, utility {preset.utility_tasks} {preset.utility_options}"]
-    total_h, total_disk, peak_disk = 0.0, 0, 0
+    total_h, total_disk, peak_disk, cpu_s = 0.0, 0, 0, 0.0
     for task, seed, p in variants:
-        n, n_eval, counted = _sizes(p)
+        n, n_eval, counted, chars = _sizes(p)
         lines.append(f"\n[{task}, seed {seed}] forget set: {n} samples trained on, {n_eval} evaluated ({counted}); "
                      f"methods {', '.join(p.methods)}")
         steps = ["base model", "learn"] + [f"unlearn/{m}" for m in p.methods] + ["evaluate/original", "evaluate/learned"]
@@ -99,6 +101,11 @@ def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strateg
         eval_h = evals * gen / gen_tokens_s / 3600
         hours += eval_h
         lines.append(f"  evaluate: {evals} passes x ~{gen / 1e3:.0f}k generated tokens: ~{eval_h:.2f} GPU-h")
+        if shape.n_params < 1e9:  # the CPU presets' scale
+            from code_unlearn_bench.reproduce_cpu import cpu_line, estimate_s
+
+            lines.append(cpu_line(p, n, n_eval, chars))
+            cpu_s += sum(estimate_s(p, n, n_eval, chars).values())
         total_h += hours
         # pipelines run one after another: the peak is this one's checkpoints on top of what the
         # earlier ones kept (their learned weights are deleted unless --keep-learn-checkpoint)
@@ -109,6 +116,8 @@ def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strateg
                  f"at the peak, {human_bytes(total_disk)} kept at the end (learn keeps its last epoch, "
                  + ("kept: --keep-learn-checkpoint" if keep_learned else "deleted once unlearned from and evaluated")
                  + "; unlearn every epoch: the paper evaluates each)")
+    if cpu_s:
+        lines.append(f"on 2 unloaded CPU cores: ~{cpu_s / 60:.0f} min in all (reproduce_cpu.py; it errs high)")
     return "\n".join(lines)
 
 

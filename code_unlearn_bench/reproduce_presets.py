@@ -95,14 +95,13 @@ PRESETS: dict[str, Preset] = {
         method_flags=_PAPER_METHODS, method_train=_REFERENCE_TRAIN, eval_flags={"batch-size": 16, "backend": "auto"},
         attack_k=(0, 16, 32, 64), attack_last_epoch_only=False, sources={**PAPER_SOURCES, **LORA_SOURCES},
         isolate_evaluations=True),
-    # All three forget tasks x the five paper methods on CPU. Sized from cpu-demo's measured
-    # speeds (an evaluation pass of 8 files x 128 tokens + 20 NLL samples ~25 s unloaded, learn
-    # ~55 s per epoch of 8 x 384 tokens): 6 samples per task, 3 unlearning epochs -> 17
-    # evaluations and 5 attacked checkpoints per task, about an hour on 2 cores.
+    # All three forget tasks x the five paper methods on CPU, sized with reproduce_cpu.py's
+    # measured rates (`--dry-run` prints ~60 min, an estimate that errs high): 8 samples per
+    # task, 3 unlearning epochs -> 17 evaluations and 5 attacked checkpoints per task.
     "cpu-demo-all": Preset(
         name="cpu-demo-all", description="embedded SmolLM2-135M, all three forget tasks, all five methods "
         "(about 1 h on 2 CPU cores)",
-        model="smollm2-135m", forget_options={"max_chars": 600}, forget_limit=6, utility_limit=20,
+        model="smollm2-135m", forget_options={"max_chars": 600}, forget_limit=8, utility_limit=20,
         tasks=("copyright", "insecure", "deprecated"),
         learn={"epochs": 5, "lr": 1e-4, "grad_accum": 1, "max-length": 256},
         unlearn={"epochs": 3, "lr": 2e-5, "grad_accum": 2, "max-length": 256}, method_train=_REFERENCE_TRAIN,

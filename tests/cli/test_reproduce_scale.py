@@ -277,3 +277,15 @@ def test_attacks_reach_every_checkpoint_unless_last_epoch_only(tmp_path, monkeyp
     names = [f"{m}-epoch-0{e}" for m in ("ga", "prod") for e in epochs]
     assert sorted(summary) == names
     assert sorted(calls) == sorted([("mia", f"{n}-mia", n) for n in names] + [("prefix", n, n) for n in names])
+
+
+def test_cpu_estimate_matches_the_measured_learn_and_sizes_cpu_demo_all_to_about_an_hour():
+    from code_unlearn_bench.reproduce_cpu import estimate_s
+
+    demo = estimate_s(PRESETS["cpu-demo"], 8, 8, 1000)  # 8 stdlib files cut at 1,000 characters
+    assert abs(demo["learn"] - 6 * 55) < 0.1 * 6 * 55  # measured: 55 s per learn epoch, unloaded
+    assert 15 * 60 < sum(demo.values()) < 30 * 60  # the measured run bounds it at ~17.5 min
+    every = variants(PRESETS["cpu-demo-all"], PRESETS["cpu-demo-all"].tasks, 1)
+    assert len(every) == 3 and all(p.methods == METHODS for _, _, p in every)
+    total = sum(sum(estimate_s(p, 8, 8, 600).values()) for _, _, p in every)
+    assert 45 * 60 < total < 65 * 60
