@@ -247,6 +247,7 @@ def parse_task_limits(items: list[str] | None, tasks: list[str]) -> dict[str, in
 # -- training (`cub learn`, `cub unlearn`, the presets, relearning) ------------------------------
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OPTIMIZERS = ("adamw", "adamw8bit")
+SCHEDULES = ("constant", "linear")  # the learning-rate curves of unlearn/schedule.py
 # Left out of a run's identity: how fast it goes (device), how long (a run can be extended with
 # more --epochs), what is kept on disk, and the model's spelling (a relative path changes with
 # the working dir; the model's fingerprint is part of the identity instead).
@@ -273,6 +274,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     precision: str = "auto"  # auto = bf16 on a bf16-capable GPU, else fp32
     max_grad_norm: float = 1.0  # 0 disables clipping
+    lr_schedule: str = "constant"  # constant | linear (decay to 0 over all epochs: HF Trainer's default)
     device: str | None = None
     data: str | None = None
     task_options: dict[str, Any] = field(default_factory=dict)
@@ -301,12 +303,14 @@ class TrainConfig:
             raise CubError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
         if self.limit is not None and self.limit < 1:
             raise CubError(f"--limit must be >= 1 (got {self.limit})")
+        if self.lr_schedule not in SCHEDULES:
+            raise CubError(f"--lr-schedule must be one of {', '.join(SCHEDULES)}")
         parse_save_epochs(self.save_epochs, self.epochs)
 
     def identity(self) -> dict[str, Any]:
-        # retain_data only when given, so runs from before retain sets existed keep their identity
-        return {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in _NOT_IDENTITY and not (k == "retain_data" and v is None)}
+        # retain_data / a schedule only when given, so older runs keep their identity
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_IDENTITY
+                and not (k == "retain_data" and v is None) and not (k == "lr_schedule" and v == "constant")}
 
 
 def parse_save_epochs(spec: str, epochs: int) -> set[int]:

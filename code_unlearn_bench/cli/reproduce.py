@@ -20,8 +20,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     tracking.add_arguments(p)
     p.add_argument("--tasks", help="forget tasks, one pipeline and one PDR row each (e.g. copyright,insecure,deprecated; "
                                    "default: the preset's)")
+    p.add_argument("--task-data", action="append", metavar="TASK=PATH",
+                   help="data of another forget task of --tasks (repeatable), e.g. deprecated=versicode.json "
+                        "(the paper's deprecated row needs VersiCode; without it that row is marked not comparable)")
     p.add_argument("--seeds", type=int, default=1, help="repeat learn/unlearn/evaluate with N seeds (42, 43, ...); "
                                                         "PDR as mean and spread, and whether the order holds")
+    p.add_argument("--summary-only", action="store_true",
+                   help="write SUMMARY.md from the (task, seed) runs already ranked in --output-dir; run nothing")
     p.add_argument("--dry-run", action="store_true",
                    help="print the step plan, the training runs' memory plan, GPU-hours and disk; run nothing")
     p.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1,2,3: the methods' unlearning runs, then the "
@@ -71,13 +76,24 @@ def run(args: argparse.Namespace) -> int:
     for t in tasks:
         get_task(t)  # unknown -> one-line error with "did you mean"
     check_data(preset if preset.forget_task in tasks else replace(preset, forget_task=tasks[0]))
-    runs = variants(preset, tasks, args.seeds)
+    task_data = {}
+    for item in args.task_data or []:
+        task, sep, path = item.partition("=")
+        if not sep or not path or task not in tasks:
+            raise CubError(f"--task-data takes TASK=PATH with TASK one of {', '.join(tasks)} (got '{item}')")
+        task_data[task] = path
+    runs = variants(preset, tasks, args.seeds, task_data)
     gpus = tuple(g.strip() for g in args.gpus.split(",") if g.strip()) if args.gpus else None
     spread = _spread(args)
     if args.dry_run:
         strategy = args.strategy or (spread.strategy() if spread else None)
         n_gpus = spread.num_processes if spread else len(gpus or ("0",))
         print(dry_run(preset, runs, n_gpus, args.gpu_memory, strategy, keep_learned=args.keep_learn_checkpoint))
+        return 0
+    if args.summary_only:
+        from code_unlearn_bench.reproduce.multi import summary_of_finished
+
+        print(f"summary: {summary_of_finished(preset, Path(args.output_dir), tasks, args.seeds, task_data)}")
         return 0
     if len(runs) == 1 and tasks == (preset.forget_task,):  # the single-pipeline layout, as before
         config = {"preset": asdict(runs[0][2]), "output_dir": args.output_dir}
@@ -87,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"report: {result['report']}")
         return 0
     summary = run_all(preset, Path(args.output_dir), tasks, args.seeds, not args.verbose, gpus=gpus,
-                      keep_learned=args.keep_learn_checkpoint, spread=spread)
+                      keep_learned=args.keep_learn_checkpoint, spread=spread, task_data=task_data)
     print(f"summary: {summary}")
     return 0
 

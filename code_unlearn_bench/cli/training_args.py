@@ -7,8 +7,7 @@ import os
 
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.unlearn.planner import STRATEGIES
-from code_unlearn_bench.config import OPTIMIZERS
-from code_unlearn_bench.config import PRECISIONS, TrainConfig
+from code_unlearn_bench.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, lr: float, grad_accum: int,
@@ -21,7 +20,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, lr: 
     parser.add_argument("--task-option", action="append", metavar="KEY=VALUE", help="loader option (repeatable)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N forget samples")
     parser.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
-    parser.add_argument("--lr", type=float, default=lr, help=f"AdamW learning rate, no scheduler (default {lr:g})")
+    parser.add_argument("--lr", type=float, default=lr, help=f"AdamW learning rate (default {lr:g})")
+    parser.add_argument("--lr-schedule", choices=SCHEDULES, default="constant",
+                        help="constant (default; the reference PROD loop) or linear decay to 0 (HF Trainer's default)")
     parser.add_argument("--grad-accum", type=int, default=grad_accum, help=f"micro-batches per step (default {grad_accum})")
     parser.add_argument("--batch-size", type=int, default=1, help="sequences per micro-batch (default 1)")
     parser.add_argument("--max-length", type=int, default=1024, help="tokens per sequence; longer ones are truncated")
@@ -66,7 +67,7 @@ def config_from_args(args: argparse.Namespace, method: str) -> TrainConfig:
         lr=args.lr, grad_accum=args.grad_accum, batch_size=args.batch_size, max_length=args.max_length,
         seed=args.seed, lora=args.lora, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
         gradient_checkpointing=args.gradient_checkpointing, precision=args.precision,
-        max_grad_norm=args.max_grad_norm, device=args.device, data=args.data, task_options=options,
+        max_grad_norm=args.max_grad_norm, lr_schedule=args.lr_schedule, device=args.device, data=args.data, task_options=options,
         limit=args.limit, refusals=getattr(args, "refusals", None), optimizer=args.optimizer,
         save_epochs=args.save_epochs, max_shard_size=args.max_shard_size, gpu_memory=args.gpu_memory,
         strategy=args.strategy, measure_memory=args.measure_memory, merge=args.merge,

@@ -182,3 +182,20 @@ def mia_results(name: str, auc: float, privleak: float | None = None, task: str 
     del res["attack"]["settings"]
     res["attack"]["version"] = ATTACK_VERSIONS["mia"]
     return doc
+
+
+_SAMPLE_KEY = {"copyright": "forget_quality", "insecure": "forget_quality", "heldout": "nll"}
+
+
+def write_sampled_run(directory: str | Path, name: str, samples: Mapping[str, list[float]], method: str | None = None,
+                      epoch: int | None = None) -> Path:
+    """A run whose tasks' scores are the means of the given per-sample values, with those values
+    in ``generations/<task>.jsonl`` as `cub evaluate` stores them (for the PDR bootstrap)."""
+    doc = results(name, {t: round(sum(v) / len(v), 6) for t, v in samples.items()}, method=method, epoch=epoch)
+    directory = write_run(directory, doc)
+    (directory / "generations").mkdir(exist_ok=True)
+    for task, values in samples.items():
+        doc["tasks"][task]["metrics"][TASKS[task][1]]["n"] = len(values)
+        lines = [json.dumps({"id": f"{task}-{i}", "scores": {_SAMPLE_KEY[task]: v}}) for i, v in enumerate(values)]
+        (directory / "generations" / f"{task}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return write_run(directory, doc)

@@ -7,7 +7,10 @@
   membership, and the gains relative to the original model;
 * ``methods``: one row per group (an unlearning method through its epochs; a run without lineage,
   such as the original model, is its own group): **PDR pooled** (the mean of its checkpoints'
-  per-model PDR in the shared pool, the reading that matches the paper's Table 1 values),
+  per-model PDR in the shared pool: the reading Table 1's values, not multiples of 1/4, point
+  to; it does not reproduce them exactly: with the paper's 10 checkpoints per method, with or
+  without the original, no dominance counts give copyright's 15.3 and 3.6 together, so the
+  paper's pool is not known),
   **PDR per model, last epoch** (one model per method: its last scored checkpoint), and the
   utility at a fixed forget quality read off its epoch curve.
 

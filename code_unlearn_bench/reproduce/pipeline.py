@@ -200,8 +200,8 @@ class Pipeline:
 
         flags = self.p.method_flags.get(method, {})
         m = get_method(method)(**flags)
-        return self._train(self.train_config(learned, self.root / "unlearn" / method, m.name, self.p.unlearn),
-                           m, flags, method)
+        return self._train(self.train_config(learned, self.root / "unlearn" / method, m.name,
+                                             self.p.unlearn_settings(method)), m, flags, method)
 
     def _train(self, config: "TrainConfig", method, flags: dict[str, Any], name: str) -> list[str]:
         """In this process, or across the GPUs under `accelerate launch` (--num-processes)."""
@@ -225,7 +225,7 @@ class Pipeline:
             if f"unlearn/{method}" not in self.state["done"]:
                 flags = dict(self.p.method_flags.get(method, {}))
                 name = get_method(method)(**flags).name
-                config = self.train_config(learned, self.root / "unlearn" / method, name, self.p.unlearn)
+                config = self.train_config(learned, self.root / "unlearn" / method, name, self.p.unlearn_settings(method))
                 jobs.append((f"unlearn/{method}", unlearn_step, (config, method, flags)))
         fan_out(jobs, self.gpus, self._child_done)
 
@@ -311,7 +311,17 @@ class Pipeline:
         for plot in sorted((self.root / "rank").glob("tradeoff-*.png")):
             self.tracker.log_image(f"rank/{plot.stem}", plot)
         self.tracker.log_summary({f"pdr_pooled/{r['group']}": r["pdr_pooled"] for r in rankings[0].to_dict()["methods"]})
-        return rankings[0].to_dict()
+        return {**rankings[0].to_dict(), "bootstrap": self._bootstrap(rankings[0].to_dict(), runs)}
+
+    @staticmethod
+    def _bootstrap(ranking: dict[str, Any], runs: list) -> dict[str, Any]:
+        """The pooled PDRs' paired-bootstrap intervals and P(first) (ranking/uncertainty.py)."""
+        from code_unlearn_bench.ranking.uncertainty import bootstrap_pdr
+
+        try:
+            return bootstrap_pdr(ranking, runs)
+        except CubError as e:
+            return {"error": str(e)}
 
     def attack_config(self, checkpoint: str, out: Path) -> EvalConfig:
         f = self.forget

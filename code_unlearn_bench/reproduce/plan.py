@@ -16,8 +16,9 @@ from code_unlearn_bench.errors import CubError
 
 _PRECOMPUTE = {"prod", "npo", "dpo"}
 _TWO_SEQUENCES = {"dpo", "flat"}
-# samples a task evaluates when no limit is set (paper sizes)
-_EVAL_SIZES = {"copyright": 100, "insecure": 1916, "deprecated": 3449, "humaneval": 164, "heldout": 164}
+# samples a task evaluates when its data cannot be read here (the paper's sizes; deprecated:
+# its VersiCode set, forget split only). Readable data is counted instead (_sizes).
+_PAPER_SIZES = {"copyright": 100, "insecure": 1916, "deprecated": 3449, "humaneval": 164, "heldout": 164}
 
 
 def _train_config(preset, settings: dict[str, Any], method: str, model: str):
@@ -27,14 +28,26 @@ def _train_config(preset, settings: dict[str, Any], method: str, model: str):
     return TrainConfig(model=model, task=preset.forget_task, output_dir="-", method=method, **_fields(settings))
 
 
-def _n_forget(preset) -> int:
-    if preset.forget_limit:
-        return preset.forget_limit
-    return _EVAL_SIZES.get(preset.forget_task, 100)
+def _sizes(preset) -> tuple[int, int, str, float]:
+    """(forget samples trained on, forget-task samples evaluated, where the counts come from, mean
+    characters of an answer)."""
+    from code_unlearn_bench.tasks.spec import get_task
+    from code_unlearn_bench.unlearn.data import load_forget_set
+
+    p = preset
+    try:
+        pairs = load_forget_set(p.forget_task, p.forget_data, p.forget_options, p.forget_limit).pairs
+        n_eval = len(get_task(p.forget_task).load_samples(p.forget_data, p.forget_options, p.forget_limit))
+        chars = sum(len(x.prompt) + len(x.answer) for x in pairs) / len(pairs)
+        return len(pairs), n_eval, f"counted in {p.forget_data or 'the default data'}", chars
+    except CubError as e:  # data not on this machine (e.g. a GPU host's path): the paper's size
+        n = p.forget_limit or _PAPER_SIZES.get(p.forget_task, 100)
+        return n, n, f"the paper's size: the data is not readable here ({e})", 4.0 * 1024
 
 
 def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strategy: str | None,
             tflops: float = 312.0, mfu: float = 0.35, gen_tokens_s: float = 1500.0, keep_learned: bool = False) -> str:
+    from code_unlearn_bench.reproduce.pipeline.sources import provenance_lines
     from code_unlearn_bench.unlearn.budget import disk_plan, make_request
     from code_unlearn_bench.config import parse_save_epochs
     from code_unlearn_bench.unlearn.planner import GiB, human_bytes, plan
@@ -47,20 +60,22 @@ def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strateg
     budget = int(gpu_memory * GiB) if gpu_memory else None
     lines = [f"dry run: preset {preset.name}, model {preset.model} ({shape.n_params / 1e9:.2f}B params), "
              f"{len(variants)} pipeline(s) (task x seed), {gpus} GPU(s), {strategy}"]
-    lines += [f"  setting {k}: {v}" for k, v in preset.sources.items()]
+    lines += provenance_lines(preset)
     lines += [f"  learn {preset.learn}", f"  unlearn {preset.unlearn}, per method {preset.method_flags}",
               f"  evaluate {preset.eval_flags}, utility {preset.utility_tasks} {preset.utility_options}"]
-    total_h, total_disk, peak_disk = 0.0, 0, 0
+    total_h, total_disk, peak_disk, cpu_s = 0.0, 0, 0, 0.0
     for task, seed, p in variants:
-        n = _n_forget(p)
-        lines.append(f"\n[{task}, seed {seed}] forget set: {n} samples; methods {', '.join(p.methods)}")
+        n, n_eval, counted, chars = _sizes(p)
+        lines.append(f"\n[{task}, seed {seed}] forget set: {n} samples trained on, {n_eval} evaluated ({counted}); "
+                     f"methods {', '.join(p.methods)}")
         steps = ["base model", "learn"] + [f"unlearn/{m}" for m in p.methods] + ["evaluate/original", "evaluate/learned"]
         n_ckpt = sum(int(p.unlearn.get("epochs", 10)) for _ in p.methods)
         steps += [f"evaluate/{n_ckpt} unlearned checkpoints", "attack (prefix injection)", "rank", "leaderboard", "report"]
         lines.append("  steps: " + " -> ".join(steps))
         hours, learned_kept, pipeline_kept, pipeline_peak = 0.0, 0, 0, 0
-        for label, settings, methods in (("learn", p.learn, ["learn"]), ("unlearn", p.unlearn, list(p.methods))):
+        for label, methods in (("learn", ["learn"]), ("unlearn", list(p.methods))):
             for method in methods:
+                settings = p.learn if label == "learn" else p.unlearn_settings(method)
                 cfg = _train_config(p, settings, method, preset.model)
                 precision = "fp32" if cfg.precision == "fp32" else "bf16"
                 mem = plan(shape, make_request(cfg, method, precision, strategy, gpus, "cuda", budget))
@@ -81,11 +96,16 @@ def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strateg
                 lines.append(f"  {label:<8}{method:<6} peak {human_bytes(mem.peak)}/GPU{verdict}; "
                              f"~{h:.2f} GPU-h; checkpoints {human_bytes(disk['checkpoints'])}")
         evals = 2 + n_ckpt
-        gen = sum(_EVAL_SIZES.get(t, 100) if not p.utility_limit else p.utility_limit for t in p.utility_tasks) * 300
-        gen += n * 512
+        gen = sum(_PAPER_SIZES.get(t, 100) if not p.utility_limit else p.utility_limit for t in p.utility_tasks) * 300
+        gen += n_eval * 512
         eval_h = evals * gen / gen_tokens_s / 3600
         hours += eval_h
         lines.append(f"  evaluate: {evals} passes x ~{gen / 1e3:.0f}k generated tokens: ~{eval_h:.2f} GPU-h")
+        if shape.n_params < 1e9:  # the CPU presets' scale
+            from code_unlearn_bench.reproduce.pipeline.cpu_estimate import cpu_line, estimate_s
+
+            lines.append(cpu_line(p, n, n_eval, chars))
+            cpu_s += sum(estimate_s(p, n, n_eval, chars).values())
         total_h += hours
         # pipelines run one after another: the peak is this one's checkpoints on top of what the
         # earlier ones kept (their learned weights are deleted unless --keep-learn-checkpoint)
@@ -96,6 +116,8 @@ def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strateg
                  f"at the peak, {human_bytes(total_disk)} kept at the end (learn keeps its last epoch, "
                  + ("kept: --keep-learn-checkpoint" if keep_learned else "deleted once unlearned from and evaluated")
                  + "; unlearn every epoch: the paper evaluates each)")
+    if cpu_s:
+        lines.append(f"on 2 unloaded CPU cores: ~{cpu_s / 60:.0f} min in all (reproduce/cpu_estimate.py; it errs high)")
     return "\n".join(lines)
 
 

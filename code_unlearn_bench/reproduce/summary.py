@@ -12,6 +12,18 @@ PAPER_TABLE1 = {  # CodeLlama-7B, PDR in % (paper, Table 1)
     "insecure": {"ga": 13.3, "dpo": 0.0, "npo": 24.5, "flat": 6.1, "prod": 70.4},
     "deprecated": {"ga": 31.5, "dpo": 20.6, "npo": 51.6, "flat": 0.0, "prod": 58.0},
 }
+# task -> why its default data is not the paper's (a run on it is not comparable with Table 1)
+_NOT_THE_PAPERS_DATA = {
+    "copyright": "the default stdlib files, not the paper's 100 files (--data forget_100.jsonl)",
+    "deprecated": "the curated 198-change set, not the paper's VersiCode set (--task-data deprecated=PATH)",
+}
+
+
+def not_comparable(task: str, data: str | None) -> str | None:
+    """Why a run of ``task`` on ``data`` cannot be read against Table 1's row (None: it can, data-wise)."""
+    return None if data else _NOT_THE_PAPERS_DATA.get(task)
+
+
 ORDER = ("ga", "dpo", "npo", "flat", "gradiff", "simnpo", "rmu", "prod")  # the paper's four, ours, PROD
 DISPLAY = {"gradiff": "GradDiff", "simnpo": "SimNPO"}  # the rest print upper-case (GA, RMU, PROD)
 
@@ -46,8 +58,16 @@ def write_report(root: Path, preset, ranking: dict[str, Any], state: dict[str, A
              f"| {task} (this run, pooled) | " + " | ".join(_pct(methods[c]["pdr_pooled"]) for c in cols) + " |",
              f"| {task} (this run, last epoch per method) | "
              + " | ".join(_pct(methods[c]["pdr_last_epoch"]) for c in cols) + " |"]
+    boot = ranking.get("bootstrap") or {}
+    if boot.get("methods"):
+        cells = [boot["methods"].get(c) for c in cols]
+        lines += [f"| {task} (this run, pooled: 95% paired-bootstrap interval) | "
+                  + " | ".join(f"{_pct(b['ci95'][0])}-{_pct(b['ci95'][1])}" if b else "-" for b in cells) + " |",
+                  f"| {task} (this run: P(highest pooled PDR) over {boot['resamples']} draws) | "
+                  + " | ".join(f"{b['p_first']:.2f}" if b and b.get("p_first") is not None else "-" for b in cells) + " |"]
     if task in PAPER_TABLE1:
-        lines.append(f"| {task} (paper, CodeLlama-7B) | "
+        why = not_comparable(task, preset.forget_data)
+        lines.append(f"| {task} (paper, CodeLlama-7B{'; NOT comparable: ' + why if why else ''}) | "
                      + " | ".join(f"{PAPER_TABLE1[task].get(c, '-')}" for c in cols) + " |")
     lines += ["", "## Every checkpoint", "",
               f"| model | forget quality | {ranking['utility_metric']} | PDR per model (%) | on Pareto front |",
@@ -63,6 +83,8 @@ def write_report(root: Path, preset, ranking: dict[str, Any], state: dict[str, A
     if isinstance(attack, dict) and attack:
         lines += ["", "## Attacks: prefix injection; MIA PrivLeak against the model before `cub learn`", "", "```",
                   json.dumps(attack, indent=1)[:4000], "```"]
+    if boot.get("error"):
+        lines += ["", f"No bootstrap interval: {boot['error']}"]
     if ranking.get("notes"):
         lines += ["", "Notes: " + "; ".join(ranking["notes"])]
     lines += ["", f"Trade-off plot: `rank/tradeoff-{task}.png`; leaderboard site: `site/index.html`.", "",

@@ -3,8 +3,9 @@
 Plain torch under Hugging Face accelerate rather than the HF Trainer: the methods need a frozen
 precompute pass before training and per-example state handed to the loss, and resume must
 reuse that frozen state. accelerate runs it in one process or under `accelerate launch` with
-DDP, FSDP or DeepSpeed (see distributed.py, docs/scaling.md). AdamW without a scheduler,
-batch x gradient accumulation (x processes), no weight decay (the reference setting).
+DDP, FSDP or DeepSpeed (see distributed.py, docs/scaling.md). AdamW at a constant rate or with
+a linear decay (schedule.py), batch x gradient accumulation (x processes), no weight decay (the
+reference setting).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from code_unlearn_bench.unlearn import engines
 from code_unlearn_bench.unlearn import model_setup
 from code_unlearn_bench.unlearn.data import collate, load_forget_set, tokenise
 from code_unlearn_bench.unlearn.method import Method
+from code_unlearn_bench.unlearn.schedule import lr_at, set_lr
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -234,6 +236,8 @@ def _train_epoch(run, epoch, cfg, method, model, tokenizer, optimizer, examples,
     losses = []
     started = time.perf_counter()
     model.train()
+    per_epoch = math.ceil(len(micro) / (cfg.grad_accum * world))
+    step0 = sum(e["steps"] for e in run["epochs"])  # optimizer steps of the epochs before
     for start in range(0, len(micro), cfg.grad_accum * world):
         mine, n_step = dist.step_plan(micro, start, cfg.grad_accum, rank, world,
                                       pad_to=cfg.grad_accum if engine else None)
@@ -254,6 +258,7 @@ def _train_epoch(run, epoch, cfg, method, model, tokenizer, optimizer, examples,
                 step_loss += loss.item() * len(mb) / n_step
         if cfg.max_grad_norm and (acc.sync_gradients or not engine):
             acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        set_lr(optimizer, lr_at(cfg.lr_schedule, cfg.lr, step0 + len(losses), per_epoch * cfg.epochs))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if world > 1:
@@ -309,6 +314,8 @@ def _training_settings(cfg: TrainConfig) -> dict[str, Any]:
     keep = ("epochs", "lr", "grad_accum", "batch_size", "max_length", "seed", "lora", "precision",
             "max_grad_norm", "gradient_checkpointing", "optimizer")
     out = {k: getattr(cfg, k) for k in keep}
+    if cfg.lr_schedule != "constant":
+        out["lr_schedule"] = cfg.lr_schedule
     if cfg.lora:
         out.update(lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha)
     return out
