@@ -84,10 +84,32 @@ def _held_out_split(pt, full: list[Sample]) -> list[Sample]:
     used = {s.id for s in pt.samples}
     rest = [s for s in full if s.id not in used][:len(pt.samples)]
     if not rest:
-        raise CubError(f"task '{pt.task.name}': --data has no samples beyond the {len(pt.samples)} forget samples "
-                       f"to hold out for the MIA; give --holdout-data (never-seen samples of the same source) or "
-                       f"use --limit so part of --data is held out")
+        raise CubError(_no_holdout(pt.task.name, len(pt.samples)))
     return rest
+
+
+def _no_holdout(task: str, n_forget: int) -> str:
+    return (f"task '{task}': --data has no samples beyond the {n_forget} forget samples to hold out for the MIA; "
+            f"give --holdout-data (never-seen samples of the same source) or use --limit so part of --data is "
+            f"held out")
+
+
+def holdout_problem(config, settings: MiaSettings) -> str | None:
+    """Why the MIA of ``config`` could make no holdout (None when it can), found before any model is
+    loaded: `cub reproduce` skips the MIA with this reason rather than failing after training."""
+    if settings.holdout:
+        return None
+    from code_unlearn_bench.tasks.spec import get_task
+
+    for name in config.tasks:
+        source = config.data.get(name)
+        if not source:
+            continue  # the task's own disjoint default
+        n = len(get_task(name).load_samples(source, config.options_for(name)))
+        limit = config.limit_for(name)
+        if limit is None or limit >= n:
+            return _no_holdout(name, n if limit is None else min(limit, n))
+    return None
 
 
 def _by_group(records: list[dict]) -> dict[str, list[dict[str, float]]]:

@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-processes", type=int, default=None,
                    help="run each learn/unlearn across N processes (GPUs) under `accelerate launch`, one run at a "
                         "time, instead of one GPU per run (a full 7B fine-tune: FSDP)")
+    p.add_argument("--holdout-data", default=None, metavar="PATH",
+                   help="the MIA's holdout: never-seen samples of the forget data's source (default: the part of "
+                        "--data the preset does not learn; none left -> the MIA is skipped with that reason)")
     p.add_argument("--accelerate-config", default=None, metavar="YAML",
                    help="accelerate config for --num-processes (configs/accelerate/fsdp.yaml, zero3.yaml ...)")
 
@@ -99,11 +102,13 @@ def run(args: argparse.Namespace) -> int:
         config = {"preset": asdict(runs[0][2]), "output_dir": args.output_dir}
         with tracking.session(args, "reproduce", config) as tracker:
             result = Pipeline(runs[0][2], args.output_dir, quiet=not args.verbose, tracker=tracker, gpus=gpus,
-                              keep_learned=args.keep_learn_checkpoint, spread=spread).run()
+                              keep_learned=args.keep_learn_checkpoint, spread=spread,
+                              holdout=args.holdout_data).run()
         print(f"report: {result['report']}")
         return 0
     summary = run_all(preset, Path(args.output_dir), tasks, args.seeds, not args.verbose, gpus=gpus,
-                      keep_learned=args.keep_learn_checkpoint, spread=spread, task_data=task_data)
+                      keep_learned=args.keep_learn_checkpoint, spread=spread, task_data=task_data,
+                      holdout=args.holdout_data)
     print(f"summary: {summary}")
     return 0
 

@@ -43,11 +43,12 @@ def variants(preset: Preset, tasks: tuple[str, ...], seeds: int,
 
 def run_all(preset: Preset, root: Path, tasks: tuple[str, ...], seeds: int, quiet: bool = True,
             log: Callable[[str], None] = print, gpus: tuple[str, ...] | None = None,
-            keep_learned: bool = False, spread=None, task_data: dict[str, str] | None = None) -> Path:
+            keep_learned: bool = False, spread=None, task_data: dict[str, str] | None = None,
+            holdout: str | None = None) -> Path:
     for task, seed, p in variants(preset, tasks, seeds, task_data):
         log(f"[reproduce] === task {task}, seed {seed} ===")
         result = Pipeline(p, root / task / f"seed-{seed}", log=log, quiet=quiet, gpus=gpus, keep_learned=keep_learned,
-                          spread=spread).run()
+                          spread=spread, holdout=holdout).run()
         log(f"[reproduce] report: {result['report']}")
         summary_of_finished(preset, root, tasks, seeds, task_data)  # after each run: what it has so far
     return summary_of_finished(preset, root, tasks, seeds, task_data)

@@ -115,8 +115,10 @@ def release_weights(out: Path) -> dict[str, Any]:
 class Pipeline:
     def __init__(self, preset: Preset, work_dir: str | Path, log: Callable[[str], None] = print,
                  quiet: bool = True, tracker=None, gpus: tuple[str, ...] | None = None,
-                 keep_learned: bool = False, spread=None):
+                 keep_learned: bool = False, spread=None, holdout: str | None = None):
         from code_unlearn_bench.tracking import NoTracker
+
+        self.holdout = holdout  # the MIA's holdout data (--holdout-data); not part of the preset
 
         self.keep_learned = keep_learned  # not part of the preset: a resume may change it
         self.tracker = tracker or NoTracker()
@@ -349,8 +351,7 @@ class Pipeline:
                                                 self.p.attack_utility_share, self.p.utility_tasks[0])
                 results = attack_step("prefix", self.attack_config(ck, self.root / "attack" / name),
                                       PrefixSettings(tuple(self.p.attack_k)), eligibility)
-                mia = attack_step("mia", self.attack_config(ck, self.root / "attack" / f"{name}-mia"),
-                                  MiaSettings(retain_model=base), eligibility)
+                mia = self._mia(name, ck, MiaSettings(holdout=self.holdout, retain_model=base), eligibility)
                 res = results["tasks"][self.p.forget_task]
                 if res.get("status") != "completed":
                     summary[name] = {"skipped": res.get("reason", "")}
@@ -359,6 +360,19 @@ class Pipeline:
                     summary[name] = {k: v["value"] for k, v in metrics.items()
                                      if k.startswith(("forget_quality@", "effect_of_attack@", "privleak@min_k"))}
         return summary
+
+    def _mia(self, name: str, checkpoint: str, settings, eligibility) -> dict[str, Any]:
+        """The MIA of one checkpoint; a forget set with no holdout to compare it with (all of
+        --data learned, no --holdout-data) skips the MIA with its reason instead of failing the
+        pipeline after training (MUSE needs a holdout from the forget set's distribution)."""
+        from code_unlearn_bench.attacks.mia import holdout_problem
+
+        problem = holdout_problem(self.attack_config(checkpoint, self.root / "attack" / f"{name}-mia"), settings)
+        if problem:
+            self.log(f"[reproduce] mia skipped for {name}: {problem}")
+            return {"tasks": {self.p.forget_task: {"status": "skipped", "reason": problem}}}
+        return attack_step("mia", self.attack_config(checkpoint, self.root / "attack" / f"{name}-mia"), settings,
+                           eligibility)
 
     def leaderboard(self) -> str:
         """A local site of this experiment. Its runs use subsets (--task-limit), which public

@@ -200,3 +200,24 @@ def test_holdout_is_a_held_out_split_of_data(mem, cub, tmp_path):
     code, _, err = cub("attack", "mia", "--model", mem.path, "--data", mem.seen_jsonl, "--output-dir", tmp_path / "o")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "--data has no samples beyond the 2 forget samples to hold out for the MIA; give --holdout-data" in err
+
+
+def test_holdout_problem_is_found_before_any_model_is_loaded(tmp_path):
+    """`cub reproduce` asks this before the MIA step: a --data learned whole has nothing to hold out."""
+    import json
+
+    from code_unlearn_bench.attacks.mia import MiaSettings, holdout_problem
+    from code_unlearn_bench.config import EvalConfig
+
+    data = tmp_path / "forget.jsonl"
+    data.write_text("".join(json.dumps({"task_id": f"f{i}", "content": f"def f{i}():\n    return {i}\n" * 3}) + "\n"
+                            for i in range(3)))
+
+    def config(limit=None):
+        return EvalConfig(model="m", tasks=["copyright"], data={"copyright": str(data)}, limit=limit)
+
+    assert "no samples beyond the 3 forget samples" in holdout_problem(config(), MiaSettings())
+    assert "no samples beyond the 3 forget samples" in holdout_problem(config(limit=5), MiaSettings())
+    assert holdout_problem(config(limit=2), MiaSettings()) is None
+    assert holdout_problem(config(), MiaSettings(holdout=str(data))) is None
+    assert holdout_problem(EvalConfig(model="m", tasks=["copyright"]), MiaSettings()) is None
