@@ -47,7 +47,7 @@ def _sizes(preset) -> tuple[int, int, str, float]:
 
 def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strategy: str | None,
             tflops: float = 312.0, mfu: float = 0.35, gen_tokens_s: float = 1500.0, keep_learned: bool = False) -> str:
-    from code_unlearn_bench.reproduce.pipeline.sources import provenance_lines
+    from code_unlearn_bench.reproduce.sources import provenance_lines
     from code_unlearn_bench.unlearn.budget import disk_plan, make_request
     from code_unlearn_bench.config import parse_save_epochs
     from code_unlearn_bench.unlearn.planner import GiB, human_bytes, plan
@@ -102,7 +102,7 @@ def dry_run(preset, variants: list, gpus: int, gpu_memory: float | None, strateg
         hours += eval_h
         lines.append(f"  evaluate: {evals} passes x ~{gen / 1e3:.0f}k generated tokens: ~{eval_h:.2f} GPU-h")
         if shape.n_params < 1e9:  # the CPU presets' scale
-            from code_unlearn_bench.reproduce.pipeline.cpu_estimate import cpu_line, estimate_s
+            from code_unlearn_bench.reproduce.cpu_estimate import cpu_line, estimate_s
 
             lines.append(cpu_line(p, n, n_eval, chars))
             cpu_s += sum(estimate_s(p, n, n_eval, chars).values())

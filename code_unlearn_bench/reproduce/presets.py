@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from code_unlearn_bench.reproduce.pipeline.sources import LORA_SOURCES, PAPER_SOURCES
+from code_unlearn_bench.reproduce.sources import LORA_SOURCES, PAPER_SOURCES
 
 METHODS = ("ga", "dpo", "npo", "flat", "prod")  # the paper's column order
 # Per-method hyper-parameters of the paper's runs (sources: reproduce/sources.py)

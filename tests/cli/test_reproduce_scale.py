@@ -217,7 +217,7 @@ def test_no_pool_of_10_checkpoints_per_method_gives_table_1s_copyright_row():
 
 @pytest.mark.parametrize("name", ["paper", "paper-lora"])
 def test_every_paper_setting_names_its_source_or_is_marked_ours(name):
-    from code_unlearn_bench.reproduce.pipeline.sources import kind, settings
+    from code_unlearn_bench.reproduce.sources import kind, settings
 
     p = PRESETS[name]
     for key, value in settings(p).items():
@@ -281,7 +281,7 @@ def test_attacks_reach_every_checkpoint_unless_last_epoch_only(tmp_path, monkeyp
 
 
 def test_cpu_estimate_matches_the_measured_learn_and_sizes_cpu_demo_all_to_about_an_hour():
-    from code_unlearn_bench.reproduce.pipeline.cpu_estimate import estimate_s
+    from code_unlearn_bench.reproduce.cpu_estimate import estimate_s
 
     demo = estimate_s(PRESETS["cpu-demo"], 8, 8, 1000)  # 8 stdlib files cut at 1,000 characters
     assert abs(demo["learn"] - 6 * 55) < 0.1 * 6 * 55  # measured: 55 s per learn epoch, unloaded
