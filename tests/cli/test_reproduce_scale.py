@@ -262,7 +262,7 @@ def test_attacks_reach_every_checkpoint_unless_last_epoch_only(tmp_path, monkeyp
     checkpoint by the attack itself); the CPU presets attack the last epoch only."""
     from dataclasses import replace
 
-    from code_unlearn_bench.reproduce.pipeline import pipeline as reproduce
+    from code_unlearn_bench.reproduce import pipeline as reproduce
 
     calls = []
 
