@@ -56,10 +56,13 @@ def _rss_mb():
     return psutil.Process().memory_info().rss / 2**20
 
 
-def _descendants():
+def _descendants(before=()):
+    """This process' descendants not in ``before`` (session fixtures, e.g. the test servers and
+    wandb's service, started earlier in the same pytest run, are not the evaluations')."""
     import psutil
 
-    return psutil.Process().children(recursive=True)
+    known = {p.pid for p in before}
+    return [p for p in psutil.Process().children(recursive=True) if p.pid not in known]
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +74,14 @@ def one_replica(setup, tmp_path_factory):
     model, data, root = setup
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        rss = [_rss_mb()]
+        rss, before = [_rss_mb()], _descendants()
         run = root / "one"
         assert main(_args(model, data, run)) == 0
         rss.append(_rss_mb())
-        left = [_descendants()]
+        left = [_descendants(before)]
         assert main(_heldout(model, data, root / "heldout", "vllm")) == 0  # --dtype auto
         rss.append(_rss_mb())
-        left.append(_descendants())
+        left.append(_descendants(before))
     return run, root / "heldout", rss, left
 
 
