@@ -100,3 +100,25 @@ def forget_jsonl(tmp_path) -> Path:
     """Three short code snippets as a copyright-format forget set (cub learn/unlearn tests)."""
     return _write_jsonl(tmp_path / "forget.jsonl",
                         [{"task_id": f"s{i}", "content": t} for i, t in enumerate(FORGET_SNIPPETS)])
+
+
+@pytest.fixture
+def crash_ga(monkeypatch):
+    """``crash_ga(n)`` makes GA's loss raise at its n-th call from now (a run dying mid-epoch);
+    ``crash_ga(None)`` puts the real loss back (the resume)."""
+    from code_unlearn_bench.unlearn.methods import ga as ga_module
+
+    real = ga_module.GradientAscent.loss
+
+    def arm(n: int | None) -> None:
+        calls = []
+
+        def crashing(self, model, seqs, state):
+            calls.append(1)
+            if len(calls) == n:
+                raise RuntimeError("simulated crash")
+            return real(self, model, seqs, state)
+
+        monkeypatch.setattr(ga_module.GradientAscent, "loss", real if n is None else crashing)
+
+    return arm

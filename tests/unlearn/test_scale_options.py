@@ -9,7 +9,6 @@ from safetensors.torch import load_file
 
 from code_unlearn_bench.config import parse_save_epochs
 from code_unlearn_bench.unlearn import checkpoint as ckpt
-from code_unlearn_bench.unlearn.methods import ga as ga_module
 
 @pytest.fixture
 def data(forget_jsonl):
@@ -37,7 +36,7 @@ def test_save_epochs_keeps_the_chosen_and_the_last(cub, tmp_path, tiny_model_dir
 
 
 def test_bf16_checkpoints_and_an_exact_resume_from_fp32_master_weights(cub, tmp_path, tiny_model_dir, data,
-                                                                       monkeypatch):
+                                                                       crash_ga):
     code, _, _ = cub(*args(tiny_model_dir, data, tmp_path / "straight", "--precision", "bf16"))
     assert code == 0
     weights = load_file(str(tmp_path / "straight" / "epoch-03" / "model.safetensors"))
@@ -46,19 +45,11 @@ def test_bf16_checkpoints_and_an_exact_resume_from_fp32_master_weights(cub, tmp_
     assert run["precision"] == "bf16-autocast+fp32-master"
     assert not any((tmp_path / "straight" / "resume").glob("weights-*"))  # dropped when complete
 
-    real, calls = ga_module.GradientAscent.loss, []
-
-    def crashing(self, model, seqs, state):
-        calls.append(1)
-        if len(calls) == 5:  # in epoch 2
-            raise RuntimeError("simulated crash")
-        return real(self, model, seqs, state)
-
-    monkeypatch.setattr(ga_module.GradientAscent, "loss", crashing)
+    crash_ga(5)  # in epoch 2
     with pytest.raises(RuntimeError):
         cub(*args(tiny_model_dir, data, tmp_path / "crashed", "--precision", "bf16"))
     assert (tmp_path / "crashed" / "resume" / "weights-01").is_dir()  # fp32 master of the resume point
-    monkeypatch.setattr(ga_module.GradientAscent, "loss", real)
+    crash_ga(None)
     code, _, err = cub(*args(tiny_model_dir, data, tmp_path / "crashed", "--precision", "bf16"))
     assert code == 0 and "resuming" in err
     a = json.loads((tmp_path / "crashed" / "run.json").read_text())

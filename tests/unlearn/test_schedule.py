@@ -7,11 +7,6 @@ import pytest
 import torch
 
 from code_unlearn_bench.unlearn import schedule
-from code_unlearn_bench.unlearn.methods import ga as ga_module
-
-SNIPPETS = ["def add(a, b):\n    return a + b\n", "import os\nprint(os.getcwd())\n",
-            "class Point:\n    def __init__(self, x, y):\n        self.x = x\n"]
-
 
 def test_linear_is_hf_trainers_decay_to_zero_without_warmup():
     # transformers' get_linear_schedule_with_warmup(num_warmup_steps=0): lr * (T - s) / T
@@ -38,25 +33,16 @@ def _args(model, data, out, schedule_name):
 
 
 def test_the_loop_applies_the_schedule_and_a_resume_continues_it(cub, tmp_path, tiny_model_dir, recorded_lrs,
-                                                                 monkeypatch):
-    data = tmp_path / "forget.jsonl"
-    data.write_text("".join(json.dumps({"task_id": f"s{i}", "content": t}) + "\n" for i, t in enumerate(SNIPPETS)))
+                                                                 crash_ga, forget_jsonl):
+    data = forget_jsonl
     assert cub(*_args(tiny_model_dir, data, tmp_path / "c", "constant"))[0] == 0
     assert recorded_lrs == [1e-3] * 9
     assert "lr_schedule" not in json.loads((tmp_path / "c" / "run.json").read_text())["identity"]
     recorded_lrs.clear()
-    real, calls = ga_module.GradientAscent.loss, []
-
-    def crashing(self, model, seqs, state):
-        calls.append(1)
-        if len(calls) == 5:  # in epoch 2
-            raise RuntimeError("simulated crash")
-        return real(self, model, seqs, state)
-
-    monkeypatch.setattr(ga_module.GradientAscent, "loss", crashing)
+    crash_ga(5)  # in epoch 2
     with pytest.raises(RuntimeError):
         cub(*_args(tiny_model_dir, data, tmp_path / "l", "linear"))
-    monkeypatch.setattr(ga_module.GradientAscent, "loss", real)
+    crash_ga(None)
     code, _, err = cub(*_args(tiny_model_dir, data, tmp_path / "l", "linear"))
     assert code == 0 and "resuming" in err
     # epoch 1 (steps 0-2), epoch 2's first step before the crash, then epochs 2-3 again from step 3:
