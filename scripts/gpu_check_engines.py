@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 CONFIGS = {"fsdp": "configs/accelerate/fsdp.yaml", "zero2": "configs/accelerate/zero2.yaml",
@@ -149,32 +150,14 @@ def _engine_check(ctx, engine: str, lora: bool) -> dict:
                                     f"(relative), or training left the model unchanged"}
 
 
-def single(ctx):
-    return engine_check(ctx, "single", False)
-
-
-def fsdp_full(ctx):
-    return engine_check(ctx, "fsdp", False)
-
-
-def fsdp_lora(ctx):
-    return engine_check(ctx, "fsdp", True)
-
-
-def zero2_full(ctx):
-    return engine_check(ctx, "zero2", False)
-
-
-def zero2_lora(ctx):
-    return engine_check(ctx, "zero2", True)
-
-
-def zero3_full(ctx):
-    return engine_check(ctx, "zero3", False)
-
-
-def zero3_lora(ctx):
-    return engine_check(ctx, "zero3", True)
+# The checks gpu_check.py names, one per engine and layout (each takes the check's context).
+single = partial(engine_check, engine="single", lora=False)
+fsdp_full = partial(engine_check, engine="fsdp", lora=False)
+fsdp_lora = partial(engine_check, engine="fsdp", lora=True)
+zero2_full = partial(engine_check, engine="zero2", lora=False)
+zero2_lora = partial(engine_check, engine="zero2", lora=True)
+zero3_full = partial(engine_check, engine="zero3", lora=False)
+zero3_lora = partial(engine_check, engine="zero3", lora=True)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--engine-run"]:
