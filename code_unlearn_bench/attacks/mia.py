@@ -104,6 +104,9 @@ def holdout_problem(config, settings: MiaSettings) -> str | None:
     for name in config.tasks:
         source = config.data.get(name)
         if not source:
+            if name not in related_data.DEFAULT_TASKS:  # write_default would refuse after the model loaded
+                return (f"task '{name}' has no built-in disjoint data to hold out for the MIA; give --holdout-data "
+                        f"(a source in the task's format)")
             continue  # the task's own disjoint default
         n = len(get_task(name).load_samples(source, config.options_for(name)))
         limit = config.limit_for(name)

@@ -221,3 +221,9 @@ def test_holdout_problem_is_found_before_any_model_is_loaded(tmp_path):
     assert holdout_problem(config(limit=2), MiaSettings()) is None
     assert holdout_problem(config(), MiaSettings(holdout=str(data))) is None
     assert holdout_problem(EvalConfig(model="m", tasks=["copyright"]), MiaSettings()) is None
+    # tasks with no shipped disjoint set (cpu-demo-all's insecure and deprecated runs): skipped before
+    # the model loads instead of failing the pipeline after its training
+    for task in ("insecure", "deprecated"):
+        assert "no built-in disjoint data" in holdout_problem(EvalConfig(model="m", tasks=[task], limit=8),
+                                                              MiaSettings(retain_model="base"))
+        assert holdout_problem(EvalConfig(model="m", tasks=[task], limit=8), MiaSettings(holdout=str(data))) is None
