@@ -46,7 +46,8 @@ class ForgetTask:
     name: str
     data: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    limit: int | None = None
+    limit: int | None = None  # samples trained on
+    eval_limit: int | None = None  # evaluation prefix holding every trained sample (unlearn.data.evaluation_limit)
 
 
 # -- steps: functions of typed inputs (each may run in a process of its own) -------------------
@@ -130,6 +131,7 @@ class Pipeline:
         self.quiet = quiet
         self.state_path = self.root / "state.json"
         self.state: dict[str, Any] = {}
+        self._forget: ForgetTask | None = None
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _load_state(self) -> None:
@@ -173,7 +175,13 @@ class Pipeline:
 
     @property
     def forget(self) -> ForgetTask:
-        return ForgetTask(self.p.forget_task, self.p.forget_data, dict(self.p.forget_options), self.p.forget_limit)
+        if self._forget is None:
+            from code_unlearn_bench.unlearn.data import evaluation_limit
+
+            p = self.p
+            self._forget = ForgetTask(p.forget_task, p.forget_data, dict(p.forget_options), p.forget_limit,
+                                      evaluation_limit(p.forget_task, p.forget_data, p.forget_options, p.forget_limit))
+        return self._forget
 
     def train_config(self, model: str, out: Path, method: str, settings: dict[str, Any]) -> "TrainConfig":
         from code_unlearn_bench.config import TrainConfig
@@ -241,8 +249,8 @@ class Pipeline:
         if f.options:
             options[f.name] = dict(f.options)
         limits = {t: self.p.utility_limit for t in self.p.utility_tasks} if self.p.utility_limit else {}
-        if f.limit:
-            limits[f.name] = f.limit
+        if f.eval_limit:
+            limits[f.name] = f.eval_limit
         return EvalConfig.from_dict({
             "model": model, "tasks": tasks, "output_dir": str(out), "data": {f.name: f.data} if f.data else {},
             "task_options": options, "task_limits": limits, "allow_code_execution": self.p.allow_code_execution,
@@ -330,7 +338,7 @@ class Pipeline:
         generation = {k: v for k, v in _fields(self.p.eval_flags).items() if k == "max_new_tokens"}
         return EvalConfig.from_dict({
             "model": checkpoint, "tasks": [f.name], "output_dir": str(out), "data": {f.name: f.data} if f.data else {},
-            "task_options": {f.name: dict(f.options)} if f.options else {}, "limit": f.limit, "quiet": self.quiet,
+            "task_options": {f.name: dict(f.options)} if f.options else {}, "limit": f.eval_limit, "quiet": self.quiet,
             **generation})
 
     def attack(self, checkpoints: dict[str, list[str]], base: str) -> dict[str, Any]:

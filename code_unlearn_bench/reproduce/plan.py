@@ -32,12 +32,13 @@ def _sizes(preset) -> tuple[int, int, str, float]:
     """(forget samples trained on, forget-task samples evaluated, where the counts come from, mean
     characters of an answer)."""
     from code_unlearn_bench.tasks.spec import get_task
-    from code_unlearn_bench.unlearn.data import load_forget_set
+    from code_unlearn_bench.unlearn.data import evaluation_limit, load_forget_set
 
     p = preset
     try:
         pairs = load_forget_set(p.forget_task, p.forget_data, p.forget_options, p.forget_limit).pairs
-        n_eval = len(get_task(p.forget_task).load_samples(p.forget_data, p.forget_options, p.forget_limit))
+        n_eval = len(get_task(p.forget_task).load_samples(
+            p.forget_data, p.forget_options, evaluation_limit(p.forget_task, p.forget_data, p.forget_options, p.forget_limit)))
         chars = sum(len(x.prompt) + len(x.answer) for x in pairs) / len(pairs)
         return len(pairs), n_eval, f"counted in {p.forget_data or 'the default data'}", chars
     except CubError as e:  # data not on this machine (e.g. a GPU host's path): the paper's size

@@ -74,6 +74,25 @@ def load_forget_set(task_name: str, source: str | None = None, options: dict[str
     return ForgetSet(task_name, pairs, data_hash(samples), source, options)
 
 
+
+def evaluation_limit(task_name: str, source: str | None = None, options: dict[str, Any] | None = None,
+                     limit: int | None = None) -> int | None:
+    """The shortest prefix of the task's evaluation samples that holds every sample ``--limit limit``
+    trains on. For most tasks that is ``limit`` itself; a task with forget/retain splits (deprecated)
+    evaluates both, interleaved, so its first ``limit`` samples hold only about half of the trained
+    ones (``cub reproduce`` evaluates this prefix instead)."""
+    if not limit:
+        return limit
+    from code_unlearn_bench.tasks.spec import get_task
+
+    trained = {p.id for p in load_forget_set(task_name, source, options, limit).pairs}
+    positions = [i for i, s in enumerate(get_task(task_name).load_samples(source=source, options=dict(options or {})))
+                 if s.id in trained]
+    if len(positions) != len(trained):
+        raise DataError(f"task '{task_name}': {len(trained) - len(positions)} trained sample(s) are not among its "
+                        f"evaluation samples")
+    return max(limit, positions[-1] + 1)
+
 @dataclass
 class Example:
     """One tokenised pair; ``seqs[name] = (token ids, number of prompt tokens)``."""

@@ -227,3 +227,19 @@ def test_holdout_problem_is_found_before_any_model_is_loaded(tmp_path):
         assert "no built-in disjoint data" in holdout_problem(EvalConfig(model="m", tasks=[task], limit=8),
                                                               MiaSettings(retain_model="base"))
         assert holdout_problem(EvalConfig(model="m", tasks=[task], limit=8), MiaSettings(holdout=str(data))) is None
+
+
+def test_mia_members_and_held_out_split_leave_the_never_trained_retain_split_out():
+    """Deprecated evaluates forget and retain samples; only the forget split was trained on."""
+    from types import SimpleNamespace
+
+    from code_unlearn_bench.attacks.mia import _held_out_split, members
+    from code_unlearn_bench.tasks.spec import get_task
+
+    full = get_task("deprecated").load_samples()
+    evaluated = full[:16]
+    m = members(evaluated)
+    assert 0 < len(m) < len(evaluated) and {s.meta["split"] for s in m} == {"forget"}
+    rest = _held_out_split(SimpleNamespace(samples=evaluated, task=SimpleNamespace(name="deprecated")), full)
+    assert len(rest) == len(m) and {s.meta["split"] for s in rest} == {"forget"}
+    assert not {s.id for s in rest} & {s.id for s in evaluated}

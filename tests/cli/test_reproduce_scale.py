@@ -290,3 +290,15 @@ def test_cpu_estimate_matches_the_measured_learn_and_sizes_cpu_demo_all_to_about
     assert len(every) == 3 and all(p.methods == METHODS for _, _, p in every)
     total = sum(sum(estimate_s(p, 8, 8, 600).values()) for _, _, p in every)
     assert 45 * 60 < total < 65 * 60
+
+
+def test_cpu_demo_all_evaluates_and_attacks_every_trained_deprecated_sample(tmp_path):
+    from code_unlearn_bench.reproduce.pipeline import Pipeline
+    from code_unlearn_bench.unlearn.data import load_forget_set
+
+    (_, _, p), = variants(PRESETS["cpu-demo-all"], ("deprecated",), 1)
+    pipe = Pipeline(p, tmp_path)
+    n = pipe.eval_config("m", tmp_path / "e").task_limits["deprecated"]
+    assert n > p.forget_limit and pipe.attack_config("m", tmp_path / "a").limit == n
+    assert pipe.train_config("m", tmp_path / "u", "ga", p.unlearn).limit == p.forget_limit
+    assert len(load_forget_set("deprecated", limit=p.forget_limit).pairs) == 8

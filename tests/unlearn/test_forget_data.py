@@ -97,3 +97,20 @@ def test_deprecated_unlearning_uses_the_forget_split_only():
     assert len(load_forget_set("deprecated", limit=6).pairs) == 6
     with pytest.raises(CubError, match="forget split only"):
         load_forget_set("deprecated", options={"split": "retain"})
+
+
+def test_the_evaluation_prefix_holds_every_trained_sample():
+    """Deprecated evaluates forget and retain interleaved: `--limit 8` of the evaluation holds only
+    the first 4 trained samples, so `cub reproduce` evaluates the prefix that holds all 8."""
+    from code_unlearn_bench.tasks.spec import get_task
+    from code_unlearn_bench.unlearn.data import evaluation_limit, load_forget_set
+
+    trained = [p.id for p in load_forget_set("deprecated", limit=8).pairs]
+    n = evaluation_limit("deprecated", limit=8)
+    evaluated = get_task("deprecated").load_samples(limit=n)
+    forget_ids = [s.id for s in evaluated if s.meta["split"] == "forget"]
+    assert len(trained) == 8 and forget_ids == trained  # every trained sample, no untrained forget sample
+    assert len([s for s in get_task("deprecated").load_samples(limit=8) if s.id in trained]) < 8  # the old prefix
+    # tasks whose evaluation set is the forget set: the limit itself
+    assert evaluation_limit("copyright", limit=8) == 8 and evaluation_limit("insecure", limit=8) == 8
+    assert evaluation_limit("deprecated") is None
