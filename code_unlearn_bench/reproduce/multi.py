@@ -75,6 +75,7 @@ def summary_of_finished(preset: Preset, root: Path, tasks: tuple[str, ...], seed
     listed as not finished): `cub reproduce ... --summary-only` prints it without running anything."""
     rows: dict[str, dict[int, dict[str, float]]] = {}
     boots: dict[str, dict[int, dict[str, Any]]] = {}
+    seconds: dict[str, dict[int, float]] = {}
     missing, data = [], {}
     for task, seed, p in variants(preset, tasks, seeds, task_data):
         data[task] = p.forget_data
@@ -87,7 +88,9 @@ def summary_of_finished(preset: Preset, root: Path, tasks: tuple[str, ...], seed
         rows.setdefault(task, {})[seed] = {m["group"]: m["pdr_pooled"] for m in ranking["methods"]
                                            if not m.get("original")}
         boots.setdefault(task, {})[seed] = seed_bootstrap(run_root, p)
-    return write_summary(root, preset, rows, boots, missing, data)
+        # the steps' own durations (a step interrupted and resumed counts its last attempt only)
+        seconds.setdefault(task, {})[seed] = round(sum(state.get("timings", {}).values()), 1)
+    return write_summary(root, preset, rows, boots, missing, data, seconds)
 
 
 def summarise(rows: dict[str, dict[int, dict[str, float]]]) -> dict[str, Any]:
@@ -124,12 +127,15 @@ def _boot_cell(b: dict[str, Any] | None) -> str:
 
 def write_summary(root: Path, preset: Preset, rows: dict[str, dict[int, dict[str, float]]],
                   boots: dict[str, dict[int, dict[str, Any]]] | None = None, missing: list[str] | None = None,
-                  data: dict[str, str | None] | None = None) -> Path:
+                  data: dict[str, str | None] | None = None,
+                  seconds: dict[str, dict[int, float]] | None = None) -> Path:
     from code_unlearn_bench.reproduce.summary import PAPER_TABLE1, not_comparable
 
     summary = summarise(rows)
     for task, by_seed in (boots or {}).items():
         summary[task]["bootstrap"] = by_seed
+    for task, by_seed in (seconds or {}).items():
+        summary[task]["step_seconds"] = by_seed
     atomic_write_text(root / "summary.json", dump_json({"tasks": summary, "not_finished": missing or []}))
     cols = [m for m in METHODS if any(m in s["methods"] for s in summary.values())]
     head = " | ".join(c.upper() for c in cols)
@@ -156,6 +162,12 @@ def write_summary(root: Path, preset: Preset, rows: dict[str, dict[int, dict[str
                 lines.append(f"| {task} | {seed} | bootstrap not possible: {b['error']} |")
                 continue
             lines.append(f"| {task} | {seed} | " + " | ".join(_boot_cell(b["methods"].get(c)) for c in cols) + " |")
+    if seconds:
+        lines += ["", "Time: the sum of each run's step durations (learn, unlearn, evaluate, attack, rank, ...; "
+                  "`state.json` timings).", "", "| task | per seed (min) | total (min) |", "|---|---|---|"]
+        for task, by_seed in seconds.items():
+            lines.append(f"| {task} | " + ", ".join(f"{seed}: {t / 60:.1f}" for seed, t in sorted(by_seed.items()))
+                         + f" | {sum(by_seed.values()) / 60:.1f} |")
     if missing:
         lines += ["", "Not finished (rerun the same command to continue): " + ", ".join(missing)]
     lines += ["", "Per-run reports: `<task>/seed-<s>/REPORT.md`."]

@@ -178,7 +178,8 @@ def _seed_run(run_root, prod_shift, seed):
                 method=method, epoch=epoch)
     runs = load_runs([run_root / "eval"])
     ranking = rank_runs(runs, "copyright", "heldout", original=str(run_root / "eval" / "learned")).to_dict()
-    (run_root / "state.json").write_text(json.dumps({"done": {"rank": ranking}}))
+    (run_root / "state.json").write_text(json.dumps({"done": {"rank": ranking},
+                                                     "timings": {"learn": 60.0 * seed, "rank": 30.0}}))
 
 
 def test_summary_of_finished_seeds_with_spread_and_bootstrap(cub, tmp_path):
@@ -198,6 +199,8 @@ def test_summary_of_finished_seeds_with_spread_and_bootstrap(cub, tmp_path):
     assert "Not finished (rerun the same command to continue): copyright/seed-44" in text
     cell = r"[\d.]+ \[[\d.]+, [\d.]+\] P1"
     assert re.search(rf"\| copyright \| 42 \| {cell} 0\.00 \| {cell} 1\.00 \|", text), text
+    assert s["step_seconds"] == {"42": 90.0, "43": 150.0}
+    assert "| copyright | 42: 1.5, 43: 2.5 | 4.0 |" in text
 
 
 def test_no_pool_of_10_checkpoints_per_method_gives_table_1s_copyright_row():
