@@ -1,11 +1,10 @@
 """`cub reproduce`: the paper's experiment end to end, resumable.
 
-learn the forget set -> unlearn it with every method (a checkpoint per epoch) -> evaluate the
-original, the learned model and every checkpoint on the forget task and utility -> rank with PDR
-(both readings) -> attack the eligible checkpoints (prefix injection; membership inference with
-the model before learning as MUSE's never-trained reference, i.e. PrivLeak) -> trade-off plots,
-a Table-1-shaped PDR table and a leaderboard site. With a tracker (``--wandb``) every training
-epoch, evaluation, the PDR table and the trade-off plot are logged as they are made.
+learn the forget set -> unlearn it with every method (a checkpoint per epoch) -> evaluate the original, the
+learned model and every checkpoint on the forget task and utility -> rank with PDR (both readings) -> attack the
+eligible checkpoints (prefix injection; membership inference with the model before learning as MUSE's
+never-trained reference, i.e. PrivLeak) -> trade-off plots, a Table-1-shaped PDR table and a leaderboard site.
+With a tracker (``--wandb``) every training epoch, evaluation, the PDR table and the trade-off plot are logged.
 
 Every step is a library call on typed inputs (a TrainConfig, an EvalConfig, attack settings)
 built from the preset, on a fixed directory layout, so a step can run in another process or on
@@ -19,19 +18,19 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from code_unlearn_bench.config import EvalConfig
 from code_unlearn_bench.errors import CubError
 from code_unlearn_bench.jsonio import atomic_write_text, dump_json
+from code_unlearn_bench.reproduce.presets import Preset
 
 if TYPE_CHECKING:
     from code_unlearn_bench.attacks.eligibility import EligibilityInputs
     from code_unlearn_bench.unlearn.method import Method
     from code_unlearn_bench.config import TrainConfig
-
-from code_unlearn_bench.reproduce.presets import Preset
 
 
 def _fields(d: dict[str, Any]) -> dict[str, Any]:
@@ -91,9 +90,9 @@ def attack_step(attack: str, config: EvalConfig, settings: Any, eligibility: "El
         ui.close()
 
 
-_RELEASED_NOTE = ("The weights of this checkpoint were deleted by `cub reproduce` once every unlearning run "
-                  "had started from it and it had been evaluated (rerun with --keep-learn-checkpoint to "
-                  "keep them). Its config, tokenizer and cub_checkpoint.json remain.\n")
+_RELEASED_NOTE = ("The weights of this checkpoint were deleted by `cub reproduce` once every unlearning run had started "
+                  "from it and it had been evaluated (rerun with --keep-learn-checkpoint to keep them). Its config, "
+                  "tokenizer and cub_checkpoint.json remain.\n")
 
 
 def release_weights(out: Path) -> dict[str, Any]:
@@ -131,7 +130,6 @@ class Pipeline:
         self.quiet = quiet
         self.state_path = self.root / "state.json"
         self.state: dict[str, Any] = {}
-        self._forget: ForgetTask | None = None
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _load_state(self) -> None:
@@ -173,15 +171,13 @@ class Pipeline:
                                      steps=120)
         return str(path)
 
-    @property
+    @cached_property
     def forget(self) -> ForgetTask:
-        if self._forget is None:
-            from code_unlearn_bench.unlearn.data import evaluation_limit
+        from code_unlearn_bench.unlearn.data import evaluation_limit
 
-            p = self.p
-            self._forget = ForgetTask(p.forget_task, p.forget_data, dict(p.forget_options), p.forget_limit,
-                                      evaluation_limit(p.forget_task, p.forget_data, p.forget_options, p.forget_limit))
-        return self._forget
+        p = self.p
+        return ForgetTask(p.forget_task, p.forget_data, dict(p.forget_options), p.forget_limit,
+                          evaluation_limit(p.forget_task, p.forget_data, p.forget_options, p.forget_limit))
 
     def train_config(self, model: str, out: Path, method: str, settings: dict[str, Any]) -> "TrainConfig":
         from code_unlearn_bench.config import TrainConfig
