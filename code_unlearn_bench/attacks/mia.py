@@ -78,22 +78,16 @@ def _holdout(run_: AttackRun, pt, settings: MiaSettings) -> tuple[list[Sample], 
     return holdout, source
 
 
-def members(samples: list[Sample]) -> list[Sample]:
-    """The samples a forget set trains on: a task with forget/retain splits (deprecated) evaluates
-    both, but its retain split (current APIs) was never trained on, so it is neither member nor holdout."""
-    from code_unlearn_bench.unlearn.data import RETAIN_SPLIT
-
-    return [s for s in samples if s.meta.get("split") != RETAIN_SPLIT]
-
-
 def _held_out_split(pt, full: list[Sample]) -> list[Sample]:
     """The samples of ``--data`` the forget set (its first ``--limit``) left out, as many as the
     forget set has: never-seen samples of the same source, as MUSE's holdout split."""
+    from code_unlearn_bench.unlearn.data import trained_split
+
     used = {s.id for s in pt.samples}
-    n = len(members(pt.samples))
-    rest = [s for s in members(full) if s.id not in used][:n]
+    n = len(trained_split(pt.samples))
+    rest = [s for s in trained_split(full) if s.id not in used][:n]
     if not rest:
-        raise CubError(_no_holdout(pt.task.name, len(pt.samples)))
+        raise CubError(_no_holdout(pt.task.name, n))
     return rest
 
 
@@ -212,10 +206,12 @@ class MiaAttack(Attack):
 
     @classmethod
     def run(cls, run_: AttackRun, settings: MiaSettings) -> dict[str, Any]:
+        from code_unlearn_bench.unlearn.data import trained_split
+
         plans = []
         for pt in run_.prepared:  # every data problem before the model loads
             holdout, source = _holdout(run_, pt, settings)
-            samples = [scored_pair(pt.task.name, s, "forget") for s in members(pt.samples)] + \
+            samples = [scored_pair(pt.task.name, s, "forget") for s in trained_split(pt.samples)] + \
                       [scored_pair(pt.task.name, s, "holdout") for s in holdout]
             empty = [s.id for s in samples if not s.reference.strip()]
             if empty:

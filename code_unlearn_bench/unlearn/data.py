@@ -49,6 +49,12 @@ def to_pair(task: str, sample: Sample) -> ForgetPair:
     return ForgetPair(sample.id, sample.prompt, sample.reference)
 
 
+def trained_split(samples: list[Sample]) -> list[Sample]:
+    """The samples unlearning may train on: whatever a loader tags as retained (deprecated's current
+    APIs) is evaluated but never forget data, so never an MIA member or holdout either."""
+    return [s for s in samples if s.meta.get("split") != RETAIN_SPLIT]
+
+
 def load_forget_set(task_name: str, source: str | None = None, options: dict[str, Any] | None = None,
                     limit: int | None = None) -> ForgetSet:
     from code_unlearn_bench.tasks.spec import get_task
@@ -64,15 +70,12 @@ def load_forget_set(task_name: str, source: str | None = None, options: dict[str
             raise CubError(f"task '{task_name}': unlearning trains on the forget split only "
                            f"(got split={options['split']!r})")
         options["split"] = "forget"
-    samples = task.load_samples(source=source, options=options, limit=limit)
-    # and whatever a loader tags as retained never becomes forget data
-    samples = [s for s in samples if s.meta.get("split") != RETAIN_SPLIT]
+    samples = trained_split(task.load_samples(source=source, options=options, limit=limit))
     pairs = [p for p in (to_pair(task_name, s) for s in samples) if p.answer.strip()]
     if not pairs:
         raise DataError(f"the forget set of task '{task_name}' is empty (nothing to forget in "
                         f"{source or task.default_source or 'the default source'})")
     return ForgetSet(task_name, pairs, data_hash(samples), source, options)
-
 
 
 def evaluation_limit(task_name: str, source: str | None = None, options: dict[str, Any] | None = None,
@@ -92,6 +95,7 @@ def evaluation_limit(task_name: str, source: str | None = None, options: dict[st
         raise DataError(f"task '{task_name}': {len(trained) - len(positions)} trained sample(s) are not among its "
                         f"evaluation samples")
     return max(limit, positions[-1] + 1)
+
 
 @dataclass
 class Example:

@@ -233,12 +233,13 @@ def test_mia_members_and_held_out_split_leave_the_never_trained_retain_split_out
     """Deprecated evaluates forget and retain samples; only the forget split was trained on."""
     from types import SimpleNamespace
 
-    from code_unlearn_bench.attacks.mia import _held_out_split, members
+    from code_unlearn_bench.attacks.mia import _held_out_split
     from code_unlearn_bench.tasks.spec import get_task
+    from code_unlearn_bench.unlearn.data import trained_split
 
     full = get_task("deprecated").load_samples()
     evaluated = full[:16]
-    m = members(evaluated)
+    m = trained_split(evaluated)
     assert 0 < len(m) < len(evaluated) and {s.meta["split"] for s in m} == {"forget"}
     rest = _held_out_split(SimpleNamespace(samples=evaluated, task=SimpleNamespace(name="deprecated")), full)
     assert len(rest) == len(m) and {s.meta["split"] for s in rest} == {"forget"}
